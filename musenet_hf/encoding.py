@@ -1,0 +1,258 @@
+"""The MuseNet event vocabulary: what every token means, and the id arithmetic behind it.
+
+A sequence is::
+
+    <bos> style:S inst:F1 inst:F2 ... tempo:BPM  events...  <eos>
+
+Events, in absolute time on a 10 ms grid:
+
+- ``wait:N``           advance the clock by N steps of 10 ms (1 <= N <= ``max_wait_steps``;
+                       longer gaps use several wait tokens);
+- ``FAMILY:vV:P``      note-on of pitch P for an instrument family, velocity bin whose
+                       representative MIDI velocity is V (drums are onset-only);
+- ``FAMILY:off:P``     note-off of pitch P (MuseNet's "volume 0"), for every family but drums; it ends the
+                       latest-started sounding note of that key; each ``<voice:skip>`` before it
+                       skips one, back towards the earliest.
+
+The ids are laid out in blocks so that transposition or velocity changes are integer arithmetic
+on ids (``note_on_id``), with no string handling on the hot path. Style tokens come last, so that
+adding a style for a fine-tune appends ids and never renumbers the ones a model has learned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+# One key (family, pitch) may sound several times at once (doubled parts in different tracks). A note-off
+# ends the most recently started of the key's sounding notes; each VOICE_SKIP before it skips one, back
+# towards the earliest (so "skip off" ends the older of two).
+VOICE_SKIP = "<voice:skip>"
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK, VOICE_SKIP)
+
+NUM_PITCHES = 128  # the whole MIDI range, so nothing is ever clipped and transposition is id arithmetic
+
+# MuseNet's ten instrument families and the General MIDI programs (0-based) that map to each.
+# Programs not listed here fall back to ``default_family``; channel 10 (index 9) is always drums.
+DEFAULT_FAMILIES = ("piano", "violin", "cello", "bass", "guitar", "flute", "clarinet", "trumpet", "harp", "drums")
+DEFAULT_PROGRAM_MAP = {
+    "violin": [40, 41, 44, 45, 48, 49, 50, 51],
+    "cello": [42, 43],
+    "bass": list(range(32, 40)),
+    "guitar": list(range(24, 32)),
+    "flute": list(range(72, 80)),
+    "clarinet": list(range(64, 72)),
+    "trumpet": list(range(56, 64)),
+    "harp": [46],
+}
+# The GM program each family is written back with, so any player sounds it as that instrument.
+DEFAULT_DECODE_PROGRAMS = {
+    "piano": 0, "violin": 40, "cello": 42, "bass": 33, "guitar": 25,
+    "flute": 73, "clarinet": 71, "trumpet": 56, "harp": 46, "drums": 0,
+}
+DEFAULT_STYLES = (
+    "unknown", "bach", "palestrina", "monteverdi", "beethoven", "mozart", "haydn", "schubert", "trecento",
+    "renaissance", "classical", "folk", "irish", "scottish", "pop", "rock", "jazz", "swing", "latin",
+    "country", "dance", "ballad", "game", "march", "waltz",
+)
+
+
+@dataclass
+class MidiLimits:
+    """Bounds on the work one MIDI file may cause; a file past any of them raises ``MidiError``.
+
+    Checked before or while parsing, so an oversized file fails fast without allocating its tokens.
+    """
+
+    max_file_bytes: int = 8_000_000  # mido parses ~0.8 MB/s and peaks at ~80x the file size in memory
+    max_messages: int = 1_000_000  # ~5 s of parsing; real songs have tens of thousands
+    max_seconds: float = 3600.0  # an hour of music; longer is almost surely a broken delta-time or tempo
+    max_notes: int = 200_000  # ~400k tokens, far more than any real piece at 2-3 tokens per note
+    max_ticks_per_beat: int = 32767  # the largest metrical division a MIDI header can express
+    max_delta_ticks: int = 0x0FFFFFFF  # the 4-byte variable-length maximum of the MIDI spec
+
+
+@dataclass
+class EncodingConfig:
+    """Everything that defines the vocabulary; stored in tokenizer_config.json under ``musenet``."""
+
+    families: list[str] = field(default_factory=lambda: list(DEFAULT_FAMILIES))
+    drum_family: str = "drums"
+    default_family: str = "piano"
+    program_map: dict[str, list[int]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_PROGRAM_MAP.items()})
+    decode_programs: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DECODE_PROGRAMS))
+    styles: list[str] = field(default_factory=lambda: list(DEFAULT_STYLES))
+    # 8 bins of ~16 velocity steps: one bin per dynamic marking ppp..fff, for every family (MuseNet had 13 for
+    # piano and 1 elsewhere); finer bins multiply the note vocabulary for differences few listeners hear.
+    velocity_bins: int = 8
+    step_seconds: float = 0.01  # MuseNet's ~10 ms wait unit; rounding keeps onsets and ends within +-5 ms
+    max_wait_steps: int = 100  # one wait token covers up to 1 s; longer gaps are rare and use several
+    min_bpm: int = 20
+    max_bpm: int = 300
+    drum_note_seconds: float = 0.1  # drums are onset-only; decoded hits get this length (or less, if re-struck)
+    limits: MidiLimits = field(default_factory=MidiLimits)
+
+    def __post_init__(self):
+        if isinstance(self.limits, dict):
+            self.limits = MidiLimits(**self.limits)
+        self.validate()
+
+    def validate(self) -> None:
+        if len(set(self.families)) != len(self.families) or not self.families:
+            raise ValueError(f"families must be unique and non-empty, got {self.families}")
+        for name in (self.drum_family, self.default_family):
+            if name not in self.families:
+                raise ValueError(f"{name!r} is not one of the families {self.families}")
+        unknown = set(self.program_map) - set(self.families)
+        if unknown:
+            raise ValueError(f"program_map names unknown families {sorted(unknown)}")
+        if not self.styles or self.styles[0] != "unknown" or len(set(self.styles)) != len(self.styles):
+            raise ValueError("styles must be unique and start with 'unknown'")
+        for style in self.styles:
+            if not style or any(ch.isspace() for ch in style):
+                raise ValueError(f"style names may not be empty or contain whitespace: {style!r}")
+        if not 1 <= self.velocity_bins <= 127:
+            raise ValueError("velocity_bins must be in 1..127")
+        if self.max_wait_steps < 1 or not 0 < self.min_bpm < self.max_bpm:
+            raise ValueError("max_wait_steps must be >= 1 and 0 < min_bpm < max_bpm")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "EncodingConfig":
+        return cls(**(data or {}))
+
+
+class Vocabulary:
+    """Token strings and the block layout of ids for one ``EncodingConfig``.
+
+    Blocks, in id order: specials, waits, tempos, instruments, note-ons (family x velocity bin x pitch),
+    note-offs (pitched families x pitch), styles.
+    """
+
+    def __init__(self, config: EncodingConfig):
+        self.config = config
+        c = config
+        self.families = list(c.families)
+        self.family_index = {f: i for i, f in enumerate(self.families)}
+        self.drum_index = self.family_index[c.drum_family]
+        self.pitched = [i for i in range(len(self.families)) if i != self.drum_index]
+        # position of a family inside the note-off block (-1 for drums, which have no note-offs)
+        self.off_slot = np.full(len(self.families), -1, dtype=np.int64)
+        for slot, fam in enumerate(self.pitched):
+            self.off_slot[fam] = slot
+        self.nbins = c.velocity_bins
+        self.bin_of_velocity, self.bin_velocity = _velocity_tables(c.velocity_bins)
+        self.program_family = self._program_table()
+
+        self.wait_start = len(SPECIAL_TOKENS)
+        self.tempo_start = self.wait_start + c.max_wait_steps
+        self.inst_start = self.tempo_start + (c.max_bpm - c.min_bpm + 1)
+        self.on_start = self.inst_start + len(self.families)
+        self.off_start = self.on_start + len(self.families) * self.nbins * NUM_PITCHES
+        self.style_start = self.off_start + len(self.pitched) * NUM_PITCHES
+        self.size = self.style_start + len(c.styles)
+        self.tokens = self._token_strings()
+        self.token_to_id = {t: i for i, t in enumerate(self.tokens)}
+        self._kinds = self._kind_table()
+
+    # --- id construction (scalar; the encoder works on these) ---------------------------------
+    def wait_id(self, steps: int) -> int:
+        return self.wait_start + steps - 1
+
+    def tempo_id(self, bpm: float) -> int:
+        c = self.config
+        return self.tempo_start + int(min(max(round(bpm), c.min_bpm), c.max_bpm)) - c.min_bpm
+
+    def inst_id(self, family: int) -> int:
+        return self.inst_start + family
+
+    def note_on_id(self, family: int, vbin: int, pitch: int) -> int:
+        return self.on_start + (family * self.nbins + vbin) * NUM_PITCHES + pitch
+
+    def note_off_id(self, family: int, pitch: int) -> int:
+        return self.off_start + int(self.off_slot[family]) * NUM_PITCHES + pitch
+
+    def style_id(self, style: str) -> int:
+        try:
+            return self.style_start + self.config.styles.index(style)
+        except ValueError:
+            raise ValueError(f"unknown style {style!r}; valid styles: {', '.join(self.config.styles)}") from None
+
+    def family_id(self, name: str) -> int:
+        try:
+            return self.family_index[name]
+        except KeyError:
+            raise ValueError(f"unknown instrument {name!r}; valid instruments: {', '.join(self.families)}") from None
+
+    # --- id classification (vectorised: used by decoding, augmentation and logits processors) --
+    KIND_SPECIAL, KIND_WAIT, KIND_TEMPO, KIND_INST, KIND_ON, KIND_OFF, KIND_STYLE = range(7)
+
+    def kinds(self, ids) -> np.ndarray:
+        """Kind code (``KIND_*``) of every id; ids outside the vocabulary count as special."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.full(ids.shape, self.KIND_SPECIAL, dtype=np.int8)
+        ok = (ids >= 0) & (ids < self.size)
+        out[ok] = self._kinds[ids[ok]]
+        return out
+
+    def note_family(self, ids) -> np.ndarray:
+        """Family index of note-on/off ids (shape of ``ids``); -1 for any other id."""
+        ids = np.asarray(ids, dtype=np.int64)
+        fam = np.full(ids.shape, -1, dtype=np.int64)
+        on = (ids >= self.on_start) & (ids < self.off_start)
+        fam[on] = (ids[on] - self.on_start) // (self.nbins * NUM_PITCHES)
+        off = (ids >= self.off_start) & (ids < self.style_start)
+        fam[off] = np.asarray(self.pitched, dtype=np.int64)[(ids[off] - self.off_start) // NUM_PITCHES]
+        return fam
+
+    def family_token_mask(self, families) -> np.ndarray:
+        """Boolean mask over the vocabulary (shape ``[size]``): the note ids of the given families."""
+        mask = np.zeros(self.size, dtype=bool)
+        fam = self.note_family(np.arange(self.size))
+        mask[np.isin(fam, list(families))] = True
+        return mask
+
+    # --- internals ------------------------------------------------------------------------------
+    def _program_table(self) -> np.ndarray:
+        table = np.full(128, self.family_index[self.config.default_family], dtype=np.int64)
+        for fam, programs in self.config.program_map.items():
+            for p in programs:
+                table[int(p)] = self.family_index[fam]
+        return table
+
+    def _token_strings(self) -> list[str]:
+        c = self.config
+        toks = list(SPECIAL_TOKENS)
+        toks += [f"wait:{n}" for n in range(1, c.max_wait_steps + 1)]
+        toks += [f"tempo:{b}" for b in range(c.min_bpm, c.max_bpm + 1)]
+        toks += [f"inst:{f}" for f in self.families]
+        toks += [
+            f"{f}:v{self.bin_velocity[b]}:{p}" for f in self.families for b in range(self.nbins) for p in range(NUM_PITCHES)
+        ]
+        toks += [f"{self.families[f]}:off:{p}" for f in self.pitched for p in range(NUM_PITCHES)]
+        toks += [f"style:{s}" for s in c.styles]
+        assert len(toks) == self.size
+        return toks
+
+    def _kind_table(self) -> np.ndarray:
+        k = np.zeros(self.size, dtype=np.int8)
+        bounds = [self.wait_start, self.tempo_start, self.inst_start, self.on_start, self.off_start, self.style_start, self.size]
+        for kind, (lo, hi) in enumerate(zip(bounds, bounds[1:]), start=self.KIND_WAIT):
+            k[lo:hi] = kind
+        return k
+
+
+def _velocity_tables(nbins: int) -> tuple[np.ndarray, list[int]]:
+    """(bin of each MIDI velocity 0..127, representative velocity of each bin).
+
+    Velocities 1..127 are split into ``nbins`` equal ranges; a bin is written back as its middle.
+    """
+    vel = np.arange(128)
+    bins = np.clip((np.maximum(vel, 1) - 1) * nbins // 127, 0, nbins - 1)
+    reps = [int((vel[1:][bins[1:] == b].min() + vel[1:][bins[1:] == b].max() + 1) // 2) for b in range(nbins)]
+    return bins.astype(np.int64), reps

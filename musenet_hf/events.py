@@ -1,0 +1,185 @@
+"""Notes <-> event ids: the encoding itself, on plain ints (no text tokenization on this path).
+
+Encoding rules, each deliberate:
+
+- Time: onsets and ends are rounded to the nearest 10 ms step (so within +-5 ms); the clock advances
+  with ``wait`` tokens of at most ``max_wait_steps`` steps each.
+- A note shorter than half a step would start and end on the same step: it is kept, one step long.
+- Overlapping notes of the same family and pitch (a melody doubled by the accompaniment in another
+  track, a key re-struck before its release) are all kept, as voices of that key: a note-on always
+  starts a new voice; a note-off ends the latest-started voice, and each ``<voice:skip>`` marker
+  before it skips one voice back (the encoder emits them where an older voice really ends). Decoded
+  files put simultaneous voices of one key on spare channels with the same program.
+- Within a step, note-offs come before note-ons, each ordered by family then pitch (same-key
+  note-ons longest first), so a sequence has one canonical form.
+- Drums are onset-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .encoding import EOS, NUM_PITCHES, VOICE_SKIP, Vocabulary
+from .midi_io import Note
+
+
+@dataclass
+class Header:
+    style: str = "unknown"
+    families: list[int] = field(default_factory=list)  # family indices, ascending
+    bpm: int = 120
+
+
+def header_ids(vocab: Vocabulary, header: Header) -> list[int]:
+    """``<bos> style:S inst:F... tempo:BPM`` as ids."""
+    ids = [vocab.token_to_id["<bos>"], vocab.style_id(header.style)]
+    ids += [vocab.inst_id(f) for f in sorted(set(header.families))]
+    ids.append(vocab.tempo_id(header.bpm))
+    return ids
+
+
+def quantize(notes: list[Note], vocab: Vocabulary) -> list[tuple[int, int, int, int, int]]:
+    """Notes -> (on_step, off_step, family, pitch, velocity_bin), sorted by (on_step, family, pitch).
+
+    Drum hits keep ``off_step == on_step``; a pitched note is at least one step long. Two hits of
+    the same drum on one step become one (the louder).
+    """
+    step = vocab.config.step_seconds
+    vbin = vocab.bin_of_velocity
+    drums = vocab.drum_index
+    q = []
+    for n in notes:
+        on = int(np.floor(n.start / step + 0.5))
+        off = on if n.family == drums else max(int(np.floor(n.end / step + 0.5)), on + 1)
+        q.append((on, off, n.family, n.pitch, int(vbin[n.velocity])))
+    # same step and key: the longest first, so that last-in-first-out note-offs end the shorter one first
+    q.sort(key=lambda x: (x[0], x[2], x[3], -x[1]))
+    out = []
+    for note in q:
+        if note[2] == drums and out and out[-1][:4] == note[:4]:
+            out[-1] = (*note[:4], max(out[-1][4], note[4]))
+            continue
+        out.append(note)
+    return out
+
+
+def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True) -> list[int]:
+    """Notes -> ids: the header (if given), the events, and ``<eos>``."""
+    q = quantize(notes, vocab)
+    events = []  # (step, 0 = off / 1 = on, family, pitch, order, note index)
+    for i, (on, off, fam, pitch, _) in enumerate(q):
+        events.append((on, 1, fam, pitch, i, i))
+        if fam != vocab.drum_index:
+            events.append((off, 0, fam, pitch, i, i))
+    events.sort()
+    ids = header_ids(vocab, header) if header is not None else []
+    voices: dict[tuple[int, int], list[int]] = {}  # key -> on_steps of its sounding notes, as the decoder sees them
+    skip = vocab.token_to_id[VOICE_SKIP]
+    now = 0
+    for t, kind, fam, pitch, _, i in events:
+        if t > now:
+            _append_wait(ids, t - now, vocab)
+            now = t
+        on, _, _, _, vb = q[i]
+        stack = voices.setdefault((fam, pitch), [])
+        if kind == 1:
+            ids.append(vocab.note_on_id(fam, vb, pitch))
+            stack.append(on)
+            continue
+        back = stack[::-1].index(on)  # voices started on the same step are interchangeable: take the latest
+        ids += [skip] * back
+        del stack[len(stack) - 1 - back]
+        ids.append(vocab.note_off_id(fam, pitch))
+    if eos:
+        ids.append(vocab.token_to_id[EOS])
+    return ids
+
+
+def _append_wait(ids: list[int], steps: int, vocab: Vocabulary) -> None:
+    max_wait = vocab.config.max_wait_steps
+    while steps > 0:
+        w = min(steps, max_wait)
+        ids.append(vocab.wait_id(w))
+        steps -= w
+
+
+@dataclass
+class Decoded:
+    notes: list[Note]
+    header: Header
+    steps: int  # length of the event part in 10 ms steps
+
+
+def decode_ids(ids, vocab: Vocabulary) -> Decoded:
+    """Ids -> notes. Never fails: unknown, misplaced or unmatched tokens are ignored, notes still
+    sounding at the end (or at ``<eos>``) end there, one step long at least."""
+    cfg = vocab.config
+    step = cfg.step_seconds
+    ids = np.asarray(list(ids), dtype=np.int64).ravel()
+    kinds = vocab.kinds(ids)
+    header = Header()
+    voices: dict[tuple[int, int], list[tuple[int, int]]] = {}  # key -> [(on_step, velocity)] in start order
+    last_hit: dict[int, int] = {}  # drum pitch -> index in notes of its last hit
+    notes: list[Note] = []
+    now = 0
+    eos, skip = vocab.token_to_id[EOS], vocab.token_to_id[VOICE_SKIP]
+    in_header, skips = True, 0
+    per_fam = vocab.nbins * NUM_PITCHES
+    for tok, kind in zip(ids.tolist(), kinds.tolist()):
+        if tok == eos:
+            break
+        if tok == skip:
+            skips += 1
+            continue
+        if kind in (vocab.KIND_WAIT, vocab.KIND_ON, vocab.KIND_OFF):
+            in_header = False  # header tokens after the first event are ignored
+        elif in_header:
+            _read_header_token(vocab, tok, kind, header)
+            continue
+        if kind == vocab.KIND_WAIT:
+            now += tok - vocab.wait_start + 1
+        elif kind == vocab.KIND_ON:
+            rel = tok - vocab.on_start
+            fam, vb, pitch = rel // per_fam, (rel % per_fam) // NUM_PITCHES, rel % NUM_PITCHES
+            vel = vocab.bin_velocity[vb]
+            if fam == vocab.drum_index:
+                _drum_hit(notes, last_hit, now, pitch, vel, fam, step, cfg.drum_note_seconds)
+            else:
+                voices.setdefault((fam, pitch), []).append((now, vel))
+        elif kind == vocab.KIND_OFF:
+            rel = tok - vocab.off_start
+            fam, pitch = vocab.pitched[rel // NUM_PITCHES], rel % NUM_PITCHES
+            stack = voices.get((fam, pitch))
+            if stack:
+                on, vel = stack.pop(len(stack) - 1 - min(skips, len(stack) - 1))
+                notes.append(Note(on * step, max(now, on + 1) * step, fam, pitch, vel))
+        skips = 0
+    for (fam, pitch), stack in voices.items():
+        for on, vel in stack:
+            notes.append(Note(on * step, max(now, on + 1) * step, fam, pitch, vel))
+    notes.sort(key=lambda n: (n.start, n.family, n.pitch))
+    return Decoded(notes, header, now)
+
+
+def _drum_hit(notes, last_hit, now, pitch, vel, fam, step, length) -> None:
+    j = last_hit.get(pitch)
+    t = now * step
+    if j is not None and notes[j].start >= t:  # the same drum twice on one step: keep one, louder
+        notes[j].velocity = max(notes[j].velocity, vel)
+        return
+    if j is not None and notes[j].end > t:  # re-struck before its decoded length ran out
+        notes[j].end = t
+    last_hit[pitch] = len(notes)
+    notes.append(Note(t, t + length, fam, pitch, vel))
+
+
+def _read_header_token(vocab: Vocabulary, tok: int, kind: int, header: Header) -> None:
+    if kind == vocab.KIND_STYLE:
+        header.style = vocab.config.styles[tok - vocab.style_start]
+    elif kind == vocab.KIND_INST:
+        if tok - vocab.inst_start not in header.families:
+            header.families.append(tok - vocab.inst_start)
+    elif kind == vocab.KIND_TEMPO:
+        header.bpm = tok - vocab.tempo_start + vocab.config.min_bpm
