@@ -203,6 +203,12 @@ def score_files(limit_per_collection: dict[str, int] | None = None) -> list[tupl
     out = []
     for name in SCORE_COLLECTIONS:
         files = sorted(p for p in (root / name).rglob("*") if p.suffix.lower() in SCORE_SUFFIXES)
+        # a work encoded twice (movement1.krn and movement1.mxl): keep the first suffix of SCORE_SUFFIXES
+        rank = {suffix: i for i, suffix in enumerate(SCORE_SUFFIXES)}
+        best: dict[Path, Path] = {}
+        for f in sorted(files, key=lambda f: rank[f.suffix.lower()]):
+            best.setdefault(f.with_suffix(""), f)
+        files = sorted(best.values())
         limit = (limit_per_collection or {}).get(name)
         if limit and len(files) > limit:
             files = [files[round(i * len(files) / limit)] for i in range(limit)]

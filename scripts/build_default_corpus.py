@@ -33,7 +33,8 @@ class RecipeArguments:
     pop909: str = field(default="../shared/midi/pop909", metadata={"help": "folder of the POP909 MIDI files"})
     sources: list[str] = field(default_factory=lambda: list(ALL_SOURCES), metadata={"help": f"sources to include, of {ALL_SOURCES}"})
     num_proc: int = field(default=2, metadata={"help": "processes for score conversion, rendering and tokenization"})
-    score_timeout: float = field(default=30.0, metadata={"help": "seconds one music21 score conversion may take before it is skipped"})
+    # the slowest score kept (a whole Beethoven quartet) takes ~60 s on an idle core; a runaway one is cut at twice that
+    score_timeout: float = field(default=120.0, metadata={"help": "seconds one music21 score conversion may take before it is skipped"})
     palestrina_limit: int = field(default=300, metadata={"help": "Palestrina movements converted (of ~1,300; evenly spread)"})
     install: bool = field(default=False, metadata={"help": "apt-get install missing Debian packages (needs root)"})
     skip_staging: bool = field(default=False, metadata={"help": "reuse the staged sources from a previous run"})
