@@ -360,6 +360,7 @@ def mma_grooves() -> list[tuple[str, Path]]:
 
 
 def _render_mma(text: str, out: Path) -> bool:
+    out = out.absolute()  # mma runs in a scratch folder
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "song.mma"
         src.write_text(text, encoding="latin-1")
@@ -408,7 +409,7 @@ def stage_mma_examples(dest: Path, num_proc: int) -> tuple[dict, list[dict]]:
         used = re.search(r"(?im)^\s*groove\s+(\S+)", text)
         lib = lib_of.get(used.group(1).lower()) if used else None
         fam = groove_family(lib) if lib else GROOVE_DEFAULT_FAMILY
-        out = dest / fam / f"{src.parent.name}_{src.stem}.mid"
+        out = (dest / fam / f"{src.parent.name}_{src.stem}.mid").absolute()  # mma runs in a scratch folder
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:  # examples include files relative to their folder
             work = Path(tmp) / "ex"
@@ -432,7 +433,8 @@ def stage_mma_examples(dest: Path, num_proc: int) -> tuple[dict, list[dict]]:
 # --- everything ---------------------------------------------------------------------------------
 def stage_all(stage: Path, sources: list[str], num_proc: int, score_timeout: float, score_limits: dict[str, int]) -> dict:
     """Stage the chosen generated sources under ``stage/<source>/``; returns a report (counts, failures, seconds)."""
-    report = {}
+    path = stage / "staging_report.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}  # reused sources keep their entries
     steps = {
         "music21-folk": lambda d: (stage_abc(d), []),
         "music21-scores": lambda d: stage_scores(d, num_proc, score_timeout, score_limits),
@@ -450,5 +452,5 @@ def stage_all(stage: Path, sources: list[str], num_proc: int, score_timeout: flo
         report[name] = {"files": counts, "failed": failed, "seconds": round(time.monotonic() - started, 1)}
         print(f"staged {name}: {sum(v for k, v in counts.items() if k != 'mus_skipped')} files, "
               f"{len(failed)} failed, {report[name]['seconds']} s", flush=True)
-    (stage / "staging_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        path.write_text(json.dumps(report, indent=2) + "\n")  # after every step, so an interrupted run keeps its record
     return report

@@ -37,7 +37,7 @@ class RecipeArguments:
     score_timeout: float = field(default=120.0, metadata={"help": "seconds one music21 score conversion may take before it is skipped"})
     palestrina_limit: int = field(default=300, metadata={"help": "Palestrina movements converted (of ~1,300; evenly spread)"})
     install: bool = field(default=False, metadata={"help": "apt-get install missing Debian packages (needs root)"})
-    skip_staging: bool = field(default=False, metadata={"help": "reuse the staged sources from a previous run"})
+    reuse_staged: list[str] = field(default_factory=list, metadata={"help": "sources whose staged MIDI from a previous run is reused"})
     tokenizer: str | None = field(default=None, metadata={"help": "tokenizer directory (default: the package's tokenizer_files)"})
 
 
@@ -69,8 +69,8 @@ def main() -> None:
     check_tools(args)
     stage = Path(args.stage)
     stage.mkdir(parents=True, exist_ok=True)
-    if not args.skip_staging:
-        dc.stage_all(stage, args.sources, args.num_proc, args.score_timeout, {"palestrina": args.palestrina_limit})
+    to_stage = [s for s in args.sources if s not in args.reuse_staged]
+    dc.stage_all(stage, to_stage, args.num_proc, args.score_timeout, {"palestrina": args.palestrina_limit})
     (stage / "styles.json").write_text(json.dumps(dc.style_map(), indent=2) + "\n")
     (stage / "licences.json").write_text(json.dumps(dc.LICENCES, indent=2) + "\n")
     inputs = [str(stage / s) for s in args.sources if s not in ("pop909", "openmsx")]
