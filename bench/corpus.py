@@ -1,9 +1,10 @@
 """Corpus build throughput on POP909: files/s and notes/s with num_proc 1 and 2 (ratio against num_proc 1).
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/corpus.py [--files N] [--pop909 PATH]
+    PYTHONPATH=. OMP_NUM_THREADS=1 python bench/corpus.py [--files N] [--pop909 PATH] [--repeats R]
 
 Each run builds a fresh corpus (force=True) in a temporary folder; the time includes hashing, the
-tokenization map, the splits and save_to_disk. Window throughput (MidiWindows with and without
+tokenization map, the splits and save_to_disk. With ``--repeats R`` the runs alternate num_proc 1 and 2
+and the best time of each is kept (on a shared machine, other processes only ever add time). Window throughput (MidiWindows with and without
 augmentation) is measured on the built corpus too.
 """
 
@@ -59,13 +60,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pop909", default=str(DEFAULT_POP909))
     parser.add_argument("--files", type=int, default=None, help="use only the first N files (default: all)")
+    parser.add_argument("--repeats", type=int, default=1, help="builds per num_proc; the fastest is reported")
     args = parser.parse_args()
     if not Path(args.pop909).is_dir():
         raise SystemExit(f"POP909 not found at {args.pop909}")
     tok = MuseNetTokenizer()
     with tempfile.TemporaryDirectory() as tmp:
         inputs = subset(Path(args.pop909), args.files, Path(tmp) / "pop909")
-        results = {n: time_build(inputs, Path(tmp) / f"out{n}", tok, n) for n in (1, 2)}
+        results = {}
+        for _ in range(max(1, args.repeats)):
+            for n in (1, 2):
+                secs, card = time_build(inputs, Path(tmp) / f"out{n}", tok, n)
+                results[n] = min(results.get(n, (secs, card)), (secs, card), key=lambda r: r[0])
         base = results[1][0]
         card = results[1][1]
         files, notes = card["totals"]["files"], card["totals"]["notes"]
