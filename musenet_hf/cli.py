@@ -9,6 +9,7 @@ import sys
 
 COMMAND_MODULES = [
     "musenet_hf.commands.tokenize",
+    "musenet_hf.commands.corpus",
 ]
 
 
