@@ -437,8 +437,12 @@ class TrainingLoop:
             plan = plan_batches(self.windows.lengths, args.per_device_batch_size, args.seed, state.epoch,
                                 self.n, self.accelerator.process_index)
             usable = len(plan) // accum * accum
+            # an own generator: otherwise each new iterator draws its worker seed from the global torch RNG,
+            # and a resumed run (one iterator more) would see different dropout masks
+            generator = torch.Generator().manual_seed(args.seed * 1_000_003 + state.epoch)
             loader = DataLoader(self.windows, batch_sampler=plan[state.micro_in_epoch : usable], collate_fn=self.collator,
-                                num_workers=args.dataloader_num_workers, pin_memory=self.device.type == "cuda")
+                                num_workers=args.dataloader_num_workers, pin_memory=self.device.type == "cuda",
+                                generator=generator)
             yield from loader
             state.epoch, state.micro_in_epoch = state.epoch + 1, 0
 
