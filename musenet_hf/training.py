@@ -32,8 +32,8 @@ import torch
 
 from . import checkpointing
 from .configuration_presets import ATTENTION, build_model, default_generation_config
-from .lm_evaluation import BigramBaseline, EvalTotals, note_on_table, shifted_nll
-from .training_args import DataArguments, ModelArguments, TrainingArguments, is_corpus_dir, validate_arguments
+from .lm_evaluation import IGNORE_INDEX, BigramBaseline, EvalTotals, note_on_table, shifted_nll, summed_nll
+from .training_args import GPU_LOADER_WORKERS, DataArguments, ModelArguments, TrainingArguments, is_corpus_dir, validate_arguments
 
 METRICS_FILE = "metrics.jsonl"
 RECORD_FILE = "training_record.json"
@@ -267,6 +267,9 @@ def make_accelerator(args: TrainingArguments):
     use_tb = args.report_to == "tensorboard" or (args.report_to == "auto" and is_tensorboard_available())
     # without a GPU, accelerate must be told it is a CPU run, or torchrun starts unconnected copies
     cpu = args.cpu or not torch.cuda.is_available()
+    if not cpu:
+        torch.backends.cuda.matmul.allow_tf32 = True  # the few fp32 matmuls outside autocast (TF32 keeps 10 mantissa bits)
+        torch.backends.cudnn.allow_tf32 = True
     return Accelerator(
         cpu=cpu,
         mixed_precision=resolve_mixed_precision(args),
@@ -426,6 +429,9 @@ class TrainingLoop:
         self.window_start = time.perf_counter()
         self.lr = args.learning_rate
         self.grad_norm = None
+        self.workers = args.dataloader_num_workers
+        if self.workers < 0:
+            self.workers = GPU_LOADER_WORKERS if self.device.type == "cuda" else 0
 
     def micro_batches(self):
         """This process's micro-batches from the loop state on, across epochs, as collated CPU tensors."""
@@ -441,7 +447,7 @@ class TrainingLoop:
             # and a resumed run (one iterator more) would see different dropout masks
             generator = torch.Generator().manual_seed(args.seed * 1_000_003 + state.epoch)
             loader = DataLoader(self.windows, batch_sampler=plan[state.micro_in_epoch : usable], collate_fn=self.collator,
-                                num_workers=args.dataloader_num_workers, pin_memory=self.device.type == "cuda",
+                                num_workers=self.workers, pin_memory=self.device.type == "cuda",
                                 generator=generator)
             yield from loader
             state.epoch, state.micro_in_epoch = state.epoch + 1, 0
@@ -450,7 +456,7 @@ class TrainingLoop:
         """One optimizer step over ``micro`` (this process's micro-batches), loss normalised by global tokens."""
         args, state, n = self.args, self.state, self.n
         state.micro_in_epoch += len(micro)
-        targets = sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro)
+        targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
         real = sum(int(b["attention_mask"].sum()) for b in micro)
         global_targets = torch.tensor(float(targets), dtype=torch.float64, device=self.device)
         if n > 1:
@@ -463,8 +469,7 @@ class TrainingLoop:
             # gradients are all-reduced once per step, on the last micro-batch
             with nullcontext() if i == len(micro) - 1 else self.accelerator.no_sync(self.model):
                 logits = self.forward(input_ids=input_ids, attention_mask=mask).logits
-                nll = torch.nn.functional.cross_entropy(
-                    logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100, reduction="sum")
+                nll = summed_nll(logits, labels)
                 # DDP averages gradients over processes: scale by n so the result is sum(nll) / global tokens
                 self.accelerator.backward(nll * n / global_targets)
             self.running[0] += nll.detach().double()
