@@ -85,12 +85,15 @@ DEFAULT_TOP_K = 64
 DEFAULT_TEMPERATURE = 1.0
 
 
-def default_generation_config(tokenizer, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> GenerationConfig:
+def default_generation_config(tokenizer, context_length: int) -> GenerationConfig:
+    """Sampling defaults; ``max_new_tokens`` leaves room for a header inside ``context_length`` positions."""
+    from .data import MAX_HEADER_IDS
+
     return GenerationConfig(
         do_sample=True,
         temperature=DEFAULT_TEMPERATURE,
         top_k=DEFAULT_TOP_K,
-        max_new_tokens=max_new_tokens,
+        max_new_tokens=min(DEFAULT_MAX_NEW_TOKENS, context_length - MAX_HEADER_IDS),
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -332,7 +332,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     context = model_args.context_length or model.config.n_positions
     if context > model.config.n_positions:
         raise ValueError(f"--context_length {context} exceeds the model's {model.config.n_positions} positions")
-    model.generation_config = default_generation_config(tokenizer)
+    model.generation_config = default_generation_config(tokenizer, model.config.n_positions)
 
     augment = augment_config(data_args)
     windows = MidiWindows(splits["train"], tokenizer, context, seed=args.seed, augment=augment)
