@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import time
 from contextlib import nullcontext
@@ -37,6 +38,7 @@ from .training_args import GPU_LOADER_WORKERS, DataArguments, ModelArguments, Tr
 
 METRICS_FILE = "metrics.jsonl"
 RECORD_FILE = "training_record.json"
+BEST_PREFIX = "best-step-"  # OUTPUT_DIR/best-step-N: save_pretrained weights of the best evaluation so far
 # Windows are sorted by length inside groups of this many batches: neighbours in length share a batch
 # (little padding) while the order of batches across the epoch stays random.
 LENGTH_GROUP_BATCHES = 64
@@ -60,6 +62,8 @@ class LoopState:
     tokens: int = 0  # real (non-padding) tokens trained on, all processes
     train_seconds: float = 0.0  # wall-clock time spent in the loop (evaluations included)
     total_steps: int = 0  # length of the learning-rate schedule
+    best_step: int = -1  # step of the lowest validation loss so far (its weights are in OUTPUT_DIR/best-step-N)
+    best_metrics: dict | None = None
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -297,6 +301,8 @@ def save_checkpoint(accelerator, args: TrainingArguments, state: LoopState, key:
     if accelerator.is_main_process:
         checkpointing.write_manifest(folder, {"loop": asdict(state), "resume_key": key})
         checkpointing.rotate(args.output_dir, args.save_total_limit)
+        # only now may older best weights go: until this manifest, a resume would go back to them
+        remove_best_dirs(Path(args.output_dir), keep=state.best_step)
     accelerator.wait_for_everyone()
     return folder
 
@@ -326,7 +332,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         # resumable state and caches hold pickles or copies of data: never part of a published model
-        (out / ".gitignore").write_text(f"{checkpointing.CHECKPOINTS}/\ncorpus/\nruns/\n")
+        (out / ".gitignore").write_text(f"{checkpointing.CHECKPOINTS}/\n{BEST_PREFIX}*/\ncorpus/\nruns/\n")
     splits, tokenizer, corpus = load_data(model_args, data_args, args, accelerator)
     model = make_model(model_args, tokenizer, args.seed)
     context = model_args.context_length or model.config.n_positions
@@ -336,7 +342,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
 
     augment = augment_config(data_args)
     windows = MidiWindows(splits["train"], tokenizer, context, seed=args.seed, augment=augment)
-    pad_multiple = PAD_MULTIPLE_GPU if accelerator.device.type == "cuda" else None
+    # padding past the context would index past the position embeddings
+    pad_multiple = PAD_MULTIPLE_GPU if accelerator.device.type == "cuda" and context % PAD_MULTIPLE_GPU == 0 else None
     collator = MidiCollator(tokenizer.pad_token_id, pad_to_multiple_of=pad_multiple)
     n, rank, accum = accelerator.num_processes, accelerator.process_index, args.gradient_accumulation_steps
     steps_per_epoch = len(plan_batches(windows.lengths, args.per_device_batch_size, args.seed, 0, n, rank)) // accum
@@ -375,32 +382,55 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     if not interrupted:
         final = run_eval()
         metrics = final.metrics() if final else {"eval_loss": None, "perplexity": None, "bits_per_note": None}
+        log.log(state.step, {"final": True, **metrics})
+        use_best = (final is not None and state.best_metrics is not None and state.best_metrics["eval_loss"] < metrics["eval_loss"]
+                    and (best_dir(out, state.best_step) / "model.safetensors").is_file())
+        if use_best:
+            metrics = dict(state.best_metrics)
         metrics["baseline_bits_per_note"] = None
         if accelerator.is_main_process and val_windows is not None and args.bigram_baseline:
             all_eval = eval_batches(val_windows, eval_bs, data_args.max_eval_windows, 1, 0)
             metrics["baseline_bits_per_note"] = baseline_totals(splits, val_windows, all_eval, tokenizer).metrics()["bits_per_note"]
-        log.log(state.step, {"final": True, **metrics})
-        record = {
-            "corpus": corpus,
-            "training_args": flat_config(model_args, data_args, args),
-            "preset": model_args.preset if model_args.model_name_or_path is None else f"fine-tuned from {model_args.model_name_or_path}",
-            "metrics": {k: metrics.get(k) for k in ("eval_loss", "perplexity", "bits_per_note", "baseline_bits_per_note")},
-            "eval": {k: metrics.get(k) for k in ("eval_tokens", "eval_notes", "bits_per_token")},
-            "train_seconds": round(state.train_seconds, 1),
-            "steps": state.step,
-            "tokens": state.tokens,
-            "hardware": hardware_description(accelerator),
-            "styles": tokenizer.styles,
-            "instruments": tokenizer.instruments,
-        }
+        record = training_record(model_args, data_args, args, corpus, metrics, state, accelerator, tokenizer)
+        record["saved_step"] = state.best_step if use_best else state.step
         weights = accelerator.get_state_dict(model)  # a collective under FSDP/DeepSpeed: every process calls it
         if accelerator.is_main_process:
             accelerator.unwrap_model(model).save_pretrained(out, state_dict=weights)
+            if use_best:  # the last weights were worse on validation than an earlier evaluation's: publish those
+                shutil.copy2(best_dir(out, state.best_step) / "model.safetensors", out / "model.safetensors")
             tokenizer.save_pretrained(out)
             (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+            remove_best_dirs(out, keep=record["saved_step"])  # kept so that a longer continuation can still fall back to it
     accelerator.wait_for_everyone()  # before end_training: without it a process can abort at exit
     accelerator.end_training()
     return record or {"interrupted": True, "step": state.step}
+
+
+def training_record(model_args, data_args, args, corpus, metrics, state: LoopState, accelerator, tokenizer) -> dict:
+    """``training_record.json``: what was trained on, how, and how well (see the interfaces)."""
+    return {
+        "corpus": corpus,
+        "training_args": flat_config(model_args, data_args, args),
+        "preset": model_args.preset if model_args.model_name_or_path is None else f"fine-tuned from {model_args.model_name_or_path}",
+        "metrics": {k: metrics.get(k) for k in ("eval_loss", "perplexity", "bits_per_note", "baseline_bits_per_note")},
+        "eval": {k: metrics.get(k) for k in ("eval_tokens", "eval_notes", "bits_per_token")},
+        "train_seconds": round(state.train_seconds, 1),
+        "steps": state.step,
+        "tokens": state.tokens,
+        "hardware": hardware_description(accelerator),
+        "styles": tokenizer.styles,
+        "instruments": tokenizer.instruments,
+    }
+
+
+def best_dir(out: Path, step: int) -> Path:
+    return out / f"{BEST_PREFIX}{step:08d}"
+
+
+def remove_best_dirs(out: Path, keep: int | None) -> None:
+    for folder in out.glob(f"{BEST_PREFIX}*"):
+        if keep is None or folder != best_dir(out, keep):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def augment_config(data_args: DataArguments):
@@ -498,6 +528,21 @@ class TrainingLoop:
         self.log.log(self.state.step, values)
         return values
 
+    def periodic_eval(self) -> None:
+        """Evaluate; with ``keep_best``, save the weights when the validation loss is the lowest yet."""
+        totals = self.run_eval()
+        if totals is None:
+            return
+        metrics = totals.metrics()
+        self.log.log(self.state.step, metrics)
+        best = self.state.best_metrics
+        if not self.args.keep_best or (best is not None and best["eval_loss"] <= metrics["eval_loss"]):
+            return
+        self.state.best_step, self.state.best_metrics = self.state.step, metrics
+        weights = self.accelerator.get_state_dict(self.model)
+        if self.accelerator.is_main_process:
+            self.accelerator.unwrap_model(self.model).save_pretrained(best_dir(Path(self.args.output_dir), self.state.step), state_dict=weights)
+
     def stop_reason(self, signals: StopOnSignal) -> str | None:
         """'signal' or 'time budget' once any process has one; checked by all processes at the same steps."""
         over_time = bool(self.budget) and self.state.train_seconds >= self.budget
@@ -529,9 +574,7 @@ class TrainingLoop:
                 if self.budget and state.step - self.first_step in TIME_PROBE_STEPS:
                     fit_schedule_to_budget(self.accelerator, state, self.probe, self.budget, self.start, self.seconds_before, self.first_step)
                 if args.eval_steps and state.step % args.eval_steps == 0 and state.step < state.total_steps:
-                    totals = self.run_eval()
-                    if totals is not None:
-                        self.log.log(state.step, totals.metrics())
+                    self.periodic_eval()
                 if saving:
                     save_checkpoint(self.accelerator, args, state, self.key)
                 reason = self.stop_reason(signals)

@@ -102,6 +102,11 @@ class TrainingArguments:
         metadata={"help": f"DataLoader worker processes per training process (-1: {GPU_LOADER_WORKERS} on a GPU, 0 on CPU)"},
     )
     report_to: str = field(default="auto", metadata={"help": "'auto' (TensorBoard if installed), 'tensorboard' or 'none'; metrics.jsonl is always written"})
+    keep_best: bool = field(
+        default=True,
+        metadata={"help": "publish the weights of the evaluation with the lowest validation loss (the last ones if no "
+                  "periodic evaluation beat them): small corpora overfit within minutes on a GPU"},
+    )
     bigram_baseline: bool = field(default=True, metadata={"help": "also score a bigram model on the same validation windows"})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "allow an output_dir that already holds a trained model"})
     disable_tqdm: bool = field(default=False, metadata={"help": "no progress bar (logs still go to metrics.jsonl)"})

@@ -181,3 +181,24 @@ def test_tiny_model_loss_falls_and_checkpoint_dir_loads(tmp_path, corpus):
     tok = AutoTokenizer.from_pretrained(out)
     assert isinstance(tok, MuseNetTokenizer) and model.config.vocab_size == len(tok)
     assert (out / "model.safetensors").is_file() and model.generation_config.do_sample
+
+
+def test_keep_best_publishes_the_lowest_validation_loss(tmp_path, corpus):
+    from musenet_hf.training import train
+    from train import parse
+    from training_fixtures import tiny_args
+
+    out = tmp_path / "run"
+    torch.set_num_threads(1)
+    # a constant learning rate far too high makes the validation loss wander: here the best came at step 16
+    record = train(*parse(tiny_args(corpus, out, max_steps=24, save_steps=0, eval_steps=4, learning_rate=1.0,
+                                    warmup_steps=0, min_lr_ratio=1.0)))
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"eval_loss"' in line]
+    best = min(evals, key=lambda e: e["eval_loss"])
+    assert record["metrics"]["eval_loss"] == best["eval_loss"]
+    assert record["saved_step"] == best["step"]
+    if best["step"] != 24:
+        from safetensors.torch import load_file
+
+        published, kept = load_file(out / "model.safetensors"), load_file(out / f"best-step-{best['step']:08d}" / "model.safetensors")
+        assert all(torch.equal(published[k], kept[k]) for k in kept)
