@@ -29,15 +29,15 @@ class ModelPreset:
 
 
 MODEL_PRESETS: dict[str, ModelPreset] = {
-    # 0.9M params: a few optimizer steps in well under a second on one CPU core
+    # 0.9M params: a few optimizer steps per second on one CPU core
     "tiny": ModelPreset(2, 64, 2, 256, "tests and smoke runs"),
-    # 6.2M params: ~2.5k tokens/s on 2 CPU cores, i.e. ~9M tokens (one POP909 pass) in an hour
+    # 6.3M params: sized for about an hour on 2 CPU cores (a few million tokens, about one POP909 pass)
     "small": ModelPreset(4, 256, 4, 512, "a CPU-only run of about an hour"),
-    # 31M params at 1024 tokens: the bundled default model (minutes on one H100/H200)
+    # 31.8M params at 1024 tokens: the bundled default model (minutes on one H100/H200)
     "base": ModelPreset(8, 512, 8, 1024, "one GPU for minutes; the bundled default model"),
-    # 94M params at 2048 tokens (GPT-2 small shape)
+    # 95.7M params at 2048 tokens (GPT-2 small's shape)
     "medium": ModelPreset(12, 768, 12, 2048, "one or a few GPUs for hours"),
-    # 316M params at MuseNet's 4096-token context
+    # 318.6M params at MuseNet's 4096-token context
     "large": ModelPreset(24, 1024, 16, 4096, "multi-GPU runs with MuseNet's 4096-token context"),
 }
 

@@ -197,12 +197,13 @@ def evaluate(model, windows, batches, collator, accelerator, note_on: torch.Tens
     return EvalTotals(nll, int(tokens), int(notes))
 
 
-def baseline_totals(splits, windows, batches_all: list[list[int]], tokenizer) -> EvalTotals:
+def baseline_metrics(splits, windows, batches_all: list[list[int]], tokenizer) -> dict:
     """The bigram baseline, fitted on the training pieces, scored on the same validation windows."""
     train = splits["train"].with_format("numpy", columns=["input_ids"])
-    model = BigramBaseline.fit((row["input_ids"] for row in train), len(tokenizer))
+    model = BigramBaseline.fit_tuned((row["input_ids"] for row in train), len(tokenizer))
     ids = [windows[i]["input_ids"] for idx in batches_all for i in idx]
-    return model.totals(ids, note_on_table(tokenizer.musenet_vocab))
+    metrics = model.totals(ids, note_on_table(tokenizer.musenet_vocab)).metrics()
+    return {"model": "token bigram interpolated with an add-one unigram", "alpha": model.alpha, **metrics}
 
 
 # --- signals, logging ------------------------------------------------------------------------------------
@@ -387,11 +388,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
                     and (best_dir(out, state.best_step) / "model.safetensors").is_file())
         if use_best:
             metrics = dict(state.best_metrics)
-        metrics["baseline_bits_per_note"] = None
+        baseline = None
         if accelerator.is_main_process and val_windows is not None and args.bigram_baseline:
             all_eval = eval_batches(val_windows, eval_bs, data_args.max_eval_windows, 1, 0)
-            metrics["baseline_bits_per_note"] = baseline_totals(splits, val_windows, all_eval, tokenizer).metrics()["bits_per_note"]
+            baseline = baseline_metrics(splits, val_windows, all_eval, tokenizer)
+        metrics["baseline_bits_per_note"] = baseline["bits_per_note"] if baseline else None
         record = training_record(model_args, data_args, args, corpus, metrics, state, accelerator, tokenizer)
+        record["baseline"] = baseline
         record["saved_step"] = state.best_step if use_best else state.step
         weights = accelerator.get_state_dict(model)  # a collective under FSDP/DeepSpeed: every process calls it
         if accelerator.is_main_process:

@@ -76,7 +76,7 @@ def test_shifted_nll_counts_only_real_targets_and_notes():
 
 def test_bigram_is_a_distribution_and_beats_uniform_on_patterns():
     seqs = [[1, 5, 6, 7, 5, 6, 7, 5, 6, 7, 2]] * 4
-    model = BigramBaseline.fit(seqs, vocab_size=10)
+    model = BigramBaseline.fit(seqs, vocab_size=10, alpha=1.0)
     for a in range(10):
         keys = a * 10 + np.arange(10)
         pos = np.searchsorted(model.keys, keys).clip(max=len(model.keys) - 1)
@@ -202,3 +202,11 @@ def test_keep_best_publishes_the_lowest_validation_loss(tmp_path, corpus):
 
         published, kept = load_file(out / "model.safetensors"), load_file(out / f"best-step-{best['step']:08d}" / "model.safetensors")
         assert all(torch.equal(published[k], kept[k]) for k in kept)
+
+
+def test_bigram_alpha_is_chosen_on_held_out_training_pieces():
+    rng = np.random.default_rng(0)
+    # strongly patterned pieces: little smoothing wins; pure noise: heavy smoothing (towards the unigram) wins
+    patterned = [np.tile([5, 6, 7, 8], 50) for _ in range(30)]
+    noise = [rng.integers(0, 50, size=200) for _ in range(30)]
+    assert BigramBaseline.fit_tuned(patterned, 50).alpha < BigramBaseline.fit_tuned(noise, 50).alpha
