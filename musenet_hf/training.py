@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import shutil
 import signal
@@ -126,7 +125,9 @@ def load_data(model_args: ModelArguments, data_args: DataArguments, args: Traini
         accelerator.wait_for_everyone()
     splits, tokenizer = load_corpus(corpus)
     known = base.musenet_vocab.tokens
-    if tokenizer.musenet_vocab.tokens[: len(known)] != known:
+    # a built corpus trained from scratch brings its own encoding; a checkpoint or named tokenizer must agree with it
+    pinned = model_args.model_name_or_path or model_args.tokenizer_name_or_path
+    if pinned and tokenizer.musenet_vocab.tokens[: len(known)] != known:
         raise ValueError(f"the corpus at {corpus} was built with a different encoding than {model_args.model_name_or_path or 'the tokenizer'}; rebuild it with that tokenizer")
     card = corpus / "corpus_card.json"
     description = json.loads(card.read_text()) if card.is_file() else {"path": str(corpus)}

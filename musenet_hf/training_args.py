@@ -168,6 +168,10 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, arg
     need(args.max_train_minutes >= 0, "--max_train_minutes must be >= 0")
     need(args.mixed_precision in MIXED_PRECISION_CHOICES, f"--mixed_precision must be one of {', '.join(MIXED_PRECISION_CHOICES)}")
     need(args.report_to in ("auto", "tensorboard", "none"), "--report_to must be auto, tensorboard or none")
+    if args.report_to == "tensorboard":
+        from accelerate.utils import is_tensorboard_available
+
+        need(is_tensorboard_available(), "--report_to tensorboard: install tensorboard first (pip install tensorboard)")
     if args.output_dir is not None:
         out = Path(args.output_dir)
         need(not out.exists() or out.is_dir(), f"--output_dir {out} is a file")
