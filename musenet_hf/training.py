@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shutil
 import signal
@@ -447,6 +448,14 @@ def flat_config(model_args, data_args, args) -> dict:
     return {**asdict(model_args), **asdict(data_args), **asdict(args)}
 
 
+def loader_workers(device: torch.device) -> int:
+    """Automatic DataLoader workers: none on CPU; on a GPU, the cores per GPU less one, at most ``GPU_LOADER_WORKERS``."""
+    if device.type != "cuda":
+        return 0
+    per_gpu = (os.cpu_count() or 2) // max(1, torch.cuda.device_count())
+    return max(1, min(GPU_LOADER_WORKERS, per_gpu - 1))
+
+
 class TrainingLoop:
     """Optimizer steps until ``state.total_steps``, the time budget or a signal (see the module docstring)."""
 
@@ -465,7 +474,7 @@ class TrainingLoop:
         self.grad_norm = None
         self.workers = args.dataloader_num_workers
         if self.workers < 0:
-            self.workers = GPU_LOADER_WORKERS if self.device.type == "cuda" else 0
+            self.workers = loader_workers(self.device)
 
     def micro_batches(self):
         """This process's micro-batches from the loop state on, across epochs, as collated CPU tensors."""

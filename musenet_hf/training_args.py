@@ -12,9 +12,10 @@ from pathlib import Path
 from .configuration_presets import MODEL_PRESETS
 
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
-# Cutting and collating a batch of 32 windows takes ~10 ms of Python, about a third of a GPU step of the
-# base preset: a few workers hide it. On CPU the workers would compete with the training threads.
-GPU_LOADER_WORKERS = 4
+# Cutting and collating a batch of 32 windows of 1024 ids took ~30 ms of Python on one (shared) core, ~70 ms
+# with augmentation: as long as a GPU step of the base preset or longer, so GPU runs need several workers.
+# On CPU, workers would compete with the training threads.
+GPU_LOADER_WORKERS = 8  # at most; fewer when the machine has fewer cores per GPU
 
 
 @dataclass
@@ -99,7 +100,7 @@ class TrainingArguments:
     )
     dataloader_num_workers: int = field(
         default=-1,
-        metadata={"help": f"DataLoader worker processes per training process (-1: {GPU_LOADER_WORKERS} on a GPU, 0 on CPU)"},
+        metadata={"help": f"DataLoader worker processes per training process (-1: up to {GPU_LOADER_WORKERS} on a GPU, 0 on CPU)"},
     )
     report_to: str = field(default="auto", metadata={"help": "'auto' (TensorBoard if installed), 'tensorboard' or 'none'; metrics.jsonl is always written"})
     keep_best: bool = field(
