@@ -501,9 +501,10 @@ class TrainingLoop:
         state.micro_in_epoch += len(micro)
         targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
         real = sum(int(b["attention_mask"].sum()) for b in micro)
-        global_targets = torch.tensor(float(targets), dtype=torch.float64, device=self.device)
+        global_targets = float(targets)  # a Python number: building a CUDA tensor from it would wait for the GPU
         if n > 1:
-            global_targets = self.accelerator.reduce(global_targets, reduction="sum")
+            pinned = torch.tensor([global_targets], dtype=torch.float64, pin_memory=self.device.type == "cuda")
+            global_targets = self.accelerator.reduce(pinned.to(self.device, non_blocking=True), reduction="sum")[0]
         self.lr = learning_rate_at(state.step, state.total_steps, args.warmup_steps, args.learning_rate, args.min_lr_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
@@ -605,6 +606,8 @@ def fit_schedule_to_budget(accelerator, state: LoopState, probe: dict, budget: f
     """Shorten the schedule so the cosine ends when the time budget does (measured step time)."""
     from accelerate.utils import broadcast_object_list
 
+    if accelerator.device.type == "cuda":
+        torch.cuda.synchronize()  # the host runs ahead of the GPU: time finished steps
     elapsed = seconds_before + time.perf_counter() - start
     probe[state.step - first_step] = elapsed
     if len(probe) < 2:
