@@ -18,6 +18,7 @@ Three transformations, each applied to a window with probability ``probability``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class AugmentConfig:
 def augment_ids(ids, vocab: Vocabulary, rng: np.random.Generator, cfg: AugmentConfig) -> list[int]:
     """One augmented copy of ``ids`` (a window or piece, with or without its header)."""
     arr = np.asarray(ids, dtype=np.int64)
-    kinds = vocab.kinds(arr)
+    kinds = id_tables(vocab).kind[arr]
     if cfg.transpose and rng.random() < cfg.probability:
         arr = transpose_ids(arr, kinds, vocab, allowed_shift(arr, kinds, vocab, cfg, rng))
     if cfg.velocity_bins_shift and rng.random() < cfg.probability:
@@ -72,38 +73,47 @@ def augment_ids(ids, vocab: Vocabulary, rng: np.random.Generator, cfg: AugmentCo
     return arr.tolist()
 
 
-def _pitched_notes(arr: np.ndarray, kinds: np.ndarray, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """(boolean mask of pitched note-on/off ids, their family indices)."""
-    fam = vocab.note_family(arr)
-    mask = ((kinds == vocab.KIND_ON) | (kinds == vocab.KIND_OFF)) & (fam != vocab.drum_index) & (fam >= 0)
-    return mask, fam
+@dataclass(frozen=True)
+class _IdTables:
+    """Per-id lookup tables (shape ``[vocab size]``), so augmenting a window is indexing, not arithmetic."""
+
+    kind: np.ndarray  # Vocabulary.KIND_* of every id
+    pitched: np.ndarray  # True for note-on/off ids of pitched (non-drum) families
+    family: np.ndarray  # family index of note ids, -1 elsewhere
+    pitch: np.ndarray  # MIDI pitch of note ids, 0 elsewhere
+
+
+@lru_cache(maxsize=8)
+def id_tables(vocab: Vocabulary) -> _IdTables:
+    every = np.arange(vocab.size)
+    kind = vocab.kinds(every)
+    family = vocab.note_family(every)
+    notes = (kind == vocab.KIND_ON) | (kind == vocab.KIND_OFF)
+    base = np.where(kind == vocab.KIND_ON, vocab.on_start, vocab.off_start)
+    pitch = np.where(notes, (every - base) % NUM_PITCHES, 0)
+    return _IdTables(kind, notes & (family != vocab.drum_index), family, pitch)
 
 
 def allowed_shift(arr, kinds, vocab: Vocabulary, cfg: AugmentConfig, rng: np.random.Generator) -> int:
     """A transposition drawn uniformly from the shifts within ``cfg.transpose`` that respect every range."""
-    mask, fam = _pitched_notes(arr, kinds, vocab)
-    pitch = _pitch_of(arr[mask], kinds[mask], vocab)
+    t = id_tables(vocab)
+    notes = arr[t.pitched[arr]]
+    fam, pitch = t.family[notes], t.pitch[notes]
     lo, hi = -cfg.transpose, cfg.transpose
-    for f in np.unique(fam[mask]):
-        p = pitch[fam[mask] == f]
+    for f in np.unique(fam):
+        p = pitch[fam == f]
         rlo, rhi = cfg.family_ranges.get(vocab.families[f], (0, NUM_PITCHES - 1))
         lo = max(lo, min(rlo - int(p.min()), 0))
         hi = min(hi, max(rhi - int(p.max()), 0))
     return int(rng.integers(lo, hi + 1))
 
 
-def _pitch_of(ids: np.ndarray, kinds: np.ndarray, vocab: Vocabulary) -> np.ndarray:
-    base = np.where(kinds == vocab.KIND_ON, vocab.on_start, vocab.off_start)
-    return (ids - base) % NUM_PITCHES
-
-
 def transpose_ids(arr: np.ndarray, kinds: np.ndarray, vocab: Vocabulary, shift: int) -> np.ndarray:
     """Move every pitched note by ``shift`` semitones; the caller guarantees pitches stay in 0..127."""
     if shift == 0:
         return arr
-    mask, _ = _pitched_notes(arr, kinds, vocab)
     out = arr.copy()
-    out[mask] += shift
+    out[id_tables(vocab).pitched[arr]] += shift
     return out
 
 

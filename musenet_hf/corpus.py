@@ -64,8 +64,7 @@ class CorpusResult:
 @dataclass
 class _File:
     path: Path  # on disk
-    name: str  # relative to the parent of its input folder
-    source: str  # the input folder's name
+    name: str  # relative to the parent of its input folder; its first part names the source
     sha256: str = ""
     style: str = DEFAULT_STYLE
 
@@ -118,9 +117,9 @@ def resolve_style(f: _File, root: Path, mapping: dict[str, str]) -> str:
     """
     if not mapping:
         return DEFAULT_STYLE
-    root_abs = root.resolve()
+    root_abs = _absolute(root)
     base = root_abs.parent
-    node = f.path.resolve()
+    node = _absolute(f.path)
     while True:
         keys = [str(node), os.path.relpath(node, base)]
         if node != root_abs and root_abs.is_dir():
@@ -131,6 +130,11 @@ def resolve_style(f: _File, root: Path, mapping: dict[str, str]) -> str:
         if node == root_abs or node == node.parent:
             return DEFAULT_STYLE
         node = node.parent
+
+
+def _absolute(path: Path) -> Path:
+    """An absolute path with ``..`` folded but symlinks kept, so a linked file is named where it is linked."""
+    return Path(os.path.abspath(path))
 
 
 def file_sha256(path: Path) -> str:
@@ -154,11 +158,10 @@ def collect_files(inputs, mapping: dict[str, str]) -> tuple[list[_File], list[di
         if not root.exists():
             skipped.append({"path": str(root), "reason": "input does not exist"})
             continue
-        base = root.resolve().parent
-        source = root.resolve().name if root.is_dir() else root.resolve().stem
+        base = _absolute(root).parent
         for path in find_midi_files(root):
-            name = os.path.relpath(path.resolve(), base)
-            f = _File(path, name, source)
+            name = os.path.relpath(_absolute(path), base)
+            f = _File(path, name)
             try:
                 f.sha256 = file_sha256(path)
             except OSError as exc:

@@ -128,3 +128,13 @@ def test_cli_build_and_info(tree, tmp_path, capsys):
     shutil.rmtree(out / "dataset")
     with pytest.raises(FileNotFoundError, match="not a built corpus"):
         load_corpus(out)
+
+
+def test_linked_files_are_named_where_they_are_linked(tree, tmp_path, tok):
+    root, files = tree
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "tune.mid").symlink_to(files["folk/a.mid"])
+    result = build_corpus([links], tmp_path / "out", tok, styles={"links": "folk"})
+    (row,) = [r for s in SPLITS for r in load_corpus(tmp_path / "out")[0][s]]
+    assert (row["path"], row["style"]) == ("links/tune.mid", "folk") and result.card["sources"][0]["name"] == "links"

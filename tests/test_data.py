@@ -98,3 +98,11 @@ def test_collator_pads_masks_and_labels(tok):
     assert batch["input_ids"][0, 3:].eq(tok.pad_token_id).all()
     assert batch["labels"][0].tolist() == [1, 20, 30] + [-100] * 13
     assert torch.equal(batch["labels"][1, :10], batch["input_ids"][1, :10])
+
+
+def test_empty_splits_and_index_views(tok, pieces):
+    ds = Dataset.from_dict({"input_ids": pieces})
+    assert len(MidiWindows(ds.select([]), tok, CONTEXT)) == 0
+    view = MidiWindows(ds.select([2, 0]), tok, CONTEXT)  # a select() view: rows are read through its indices
+    assert view[len(view) - 1]["input_ids"] == pieces[0]
+    assert view[0]["input_ids"][:5] == pieces[2][:5]

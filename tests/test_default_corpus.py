@@ -1,0 +1,90 @@
+"""The default-corpus recipe's pieces: labels, instrument mapping, WAD extraction, ABC and MMA rendering."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+
+import mido
+import pytest
+from corpus_fixtures import write_song
+
+from musenet_hf import default_corpus as dc
+from musenet_hf.encoding import DEFAULT_STYLES
+from musenet_hf.tokenization_musenet import MuseNetTokenizer
+
+
+def test_every_corpus_style_is_a_default_style():
+    assert set(dc.default_styles()) <= set(DEFAULT_STYLES)
+    assert dc.style_map()["music21-scores/beethoven"] == "beethoven"
+    assert set(dc.LICENCES) == {"music21-folk", "music21-scores", "pop909", "freedoom", "openmsx", "mma-grooves", "mma-examples"}
+
+
+@pytest.mark.parametrize(
+    "name, program",
+    [("Violin I", 40), ("Violino 2", 40), ("Viola", 41), ("Violoncello", 42), ("Cello", 42), ("Contrabass", 43),
+     ("Flauto traverso", 73), ("Corno I", 60), ("Soprano", None), ("Canto", None), ("Bass", None), (None, None)],
+)
+def test_part_names_map_to_gm_programs(name, program):
+    assert dc.part_program(name) == program
+
+
+def test_string_quartet_parts_land_in_violin_and_cello_families():
+    fams = MuseNetTokenizer().musenet_vocab
+    got = {name: fams.families[int(fams.program_family[dc.part_program(name)])] for name in ("Violin II", "Viola", "Violoncello")}
+    assert got == {"Violin II": "violin", "Viola": "violin", "Violoncello": "cello"}
+
+
+def test_groove_families():
+    lib = dc.MMA_LIB
+    assert dc.groove_family(lib / "stdlib" / "bossanova.mma") == "latin"
+    assert dc.groove_family(lib / "stdlib" / "jazzwaltz.mma") == "waltz"
+    assert dc.groove_family(lib / "stdlib" / "bigband.mma") == "swing"
+    assert dc.groove_family(lib / "zoom" / "metal1.mma") == "rock"
+    assert dc.groove_family(lib / "casio" / "serenade.mma") == dc.GROOVE_DEFAULT_FAMILY
+
+
+def _wad(path, lumps):
+    """A WAD file holding the given (name, bytes) lumps."""
+    header_size = dc.WAD_HEADER.size
+    data, entries, pos = b"", b"", header_size
+    for name, body in lumps:
+        entries += dc.WAD_ENTRY.pack(pos, len(body), name.encode().ljust(8, b"\0"))
+        data += body
+        pos += len(body)
+    path.write_bytes(dc.WAD_HEADER.pack(b"IWAD", len(lumps), header_size + len(data)) + data + entries)
+
+
+def test_wad_music_extracts_midi_lumps(tmp_path, monkeypatch):
+    song = write_song(tmp_path / "s.mid", [60, 64, 67]).read_bytes()
+    _wad(tmp_path / "a.wad", [("MAP01", b"x" * 10), ("D_RUNNIN", song), ("D_OLD", dc.MUS_MAGIC + b"\0" * 12)])
+    assert dc.wad_music(tmp_path / "a.wad") == {"D_RUNNIN": song, "D_OLD": dc.MUS_MAGIC + b"\0" * 12}
+    monkeypatch.setattr(dc, "FREEDOOM_WADS", [tmp_path / "a.wad"])
+    assert dc.stage_freedoom(tmp_path / "out") == {"midi": 1, "mus_skipped": 1}
+    assert mido.MidiFile(tmp_path / "out" / "a_D_RUNNIN.mid").length > 0
+    (tmp_path / "bad.wad").write_bytes(struct.pack("<4sii", b"JUNK", 0, 12))
+    with pytest.raises(ValueError, match="not a WAD"):
+        dc.wad_music(tmp_path / "bad.wad")
+
+
+@pytest.mark.skipif(shutil.which("abc2midi") is None, reason="abc2midi (Debian package abcmidi) is not installed")
+def test_abc_tunes_become_one_midi_each_with_the_chosen_program(tmp_path):
+    abc = tmp_path / "src" / "tunes.abc"
+    abc.parent.mkdir()
+    abc.write_text("X:1\nT:One\nM:4/4\nL:1/8\nK:G\nGABc d2e2|\n\nX:2\nT:Two\nM:3/4\nL:1/8\nK:D\nDEF GAB|\n")
+    assert dc._abc_to_midi(abc, tmp_path / "out", tmp_path / "scratch", program=40) == 2
+    made = sorted((tmp_path / "out").glob("*.mid"))
+    assert [m.name for m in made] == ["tunes_1.mid", "tunes_2.mid"]
+    assert list(abc.parent.iterdir()) == [abc]  # nothing written next to the source
+    tok = MuseNetTokenizer()
+    assert {tok.instruments[n.family] for n in tok.read_score(made[0]).notes} == {"violin"}
+
+
+@pytest.mark.skipif(shutil.which("mma") is None or not dc.MMA_LIB.is_dir(), reason="mma is not installed")
+def test_a_groove_renders_to_a_band(tmp_path):
+    out = tmp_path / "g.mid"
+    assert dc._render_mma(dc.groove_chart("Swing", dc.MMA_LIB / "stdlib" / "swing.mma", 0), out)
+    tok = MuseNetTokenizer()
+    score = tok.read_score(out)
+    assert {"drums", "bass"} <= {tok.instruments[n.family] for n in score.notes}
+    assert score.seconds == pytest.approx(16 * 4 * 60 / dc.GROOVE_TEMPO, rel=0.1)
