@@ -2,7 +2,7 @@
 
 A sequence is::
 
-    <bos> style:S inst:F1 inst:F2 ... tempo:BPM  events...  <eos>
+    <bos> style:S inst:F1 inst:F2 ... tempo:BPM [<voice:fifo>]  events...  <eos>
 
 Events, in absolute time on a 10 ms grid:
 
@@ -11,8 +11,8 @@ Events, in absolute time on a 10 ms grid:
 - ``FAMILY:vV:P``      note-on of pitch P for an instrument family, velocity bin whose
                        representative MIDI velocity is V (drums are onset-only);
 - ``FAMILY:off:P``     note-off of pitch P (MuseNet's "volume 0"), for every family but drums; it ends the
-                       latest-started sounding note of that key; each ``<voice:skip>`` before it
-                       skips one, back towards the earliest.
+                       latest-started sounding note of that key (the earliest, if the header has
+                       ``<voice:fifo>``); each ``<voice:skip>`` before it skips one voice from that end.
 
 The ids are laid out in blocks so that transposition or velocity changes are integer arithmetic
 on ids (``note_on_id``), with no string handling on the hot path. Style tokens come last, so that
@@ -28,10 +28,12 @@ import numpy as np
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 # One key (family, pitch) may sound several times at once (doubled parts in different tracks). A note-off
-# ends the most recently started of the key's sounding notes; each VOICE_SKIP before it skips one, back
-# towards the earliest (so "skip off" ends the older of two).
+# ends the most recently started of the key's sounding notes (last in, first out: right for short notes
+# doubling a long one), or the earliest (first in, first out: right for overlapping legato) when the
+# header holds VOICE_FIFO; each VOICE_SKIP before a note-off skips one voice from that end.
 VOICE_SKIP = "<voice:skip>"
-SPECIAL_TOKENS = (PAD, BOS, EOS, UNK, VOICE_SKIP)
+VOICE_FIFO = "<voice:fifo>"
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK, VOICE_SKIP, VOICE_FIFO)
 
 NUM_PITCHES = 128  # the whole MIDI range, so nothing is ever clipped and transposition is id arithmetic
 

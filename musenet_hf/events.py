@@ -7,8 +7,10 @@ Encoding rules, each deliberate:
 - A note shorter than half a step would start and end on the same step: it is kept, one step long.
 - Overlapping notes of the same family and pitch (a melody doubled by the accompaniment in another
   track, a key re-struck before its release) are all kept, as voices of that key: a note-on always
-  starts a new voice; a note-off ends the latest-started voice, and each ``<voice:skip>`` marker
-  before it skips one voice back (the encoder emits them where an older voice really ends). Decoded
+  starts a new voice; a note-off ends the latest-started voice (or, when the header says
+  ``<voice:fifo>``, the earliest), and each ``<voice:skip>`` marker before it skips one voice from that
+  end. The encoder picks, per sequence, the order that needs fewer markers (performed pop with doubled
+  melodies favours last-in-first-out, sequenced band arrangements with legato overlaps first-in-first-out). Decoded
   files put simultaneous voices of one key on spare channels with the same program.
 - Within a step, note-offs come before note-ons, each ordered by family then pitch (same-key
   note-ons longest first), so a sequence has one canonical form.
@@ -17,11 +19,12 @@ Encoding rules, each deliberate:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .encoding import EOS, NUM_PITCHES, VOICE_SKIP, Vocabulary
+from .encoding import EOS, NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
 from .midi_io import Note
 
 
@@ -30,13 +33,16 @@ class Header:
     style: str = "unknown"
     families: list[int] = field(default_factory=list)  # family indices, ascending
     bpm: int = 120
+    fifo: bool = False  # note-offs end a key's earliest voice rather than its latest
 
 
 def header_ids(vocab: Vocabulary, header: Header) -> list[int]:
-    """``<bos> style:S inst:F... tempo:BPM`` as ids."""
+    """``<bos> style:S inst:F... tempo:BPM [<voice:fifo>]`` as ids."""
     ids = [vocab.token_to_id["<bos>"], vocab.style_id(header.style)]
     ids += [vocab.inst_id(f) for f in sorted(set(header.families))]
     ids.append(vocab.tempo_id(header.bpm))
+    if header.fifo:
+        ids.append(vocab.token_to_id[VOICE_FIFO])
     return ids
 
 
@@ -54,7 +60,6 @@ def quantize(notes: list[Note], vocab: Vocabulary) -> list[tuple[int, int, int, 
         on = int(np.floor(n.start / step + 0.5))
         off = on if n.family == drums else max(int(np.floor(n.end / step + 0.5)), on + 1)
         q.append((on, off, n.family, n.pitch, int(vbin[n.velocity])))
-    # same step and key: the longest first, so that last-in-first-out note-offs end the shorter one first
     q.sort(key=lambda x: (x[0], x[2], x[3], -x[1]))
     out = []
     for note in q:
@@ -66,35 +71,59 @@ def quantize(notes: list[Note], vocab: Vocabulary) -> list[tuple[int, int, int, 
 
 
 def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True) -> list[int]:
-    """Notes -> ids: the header (if given), the events, and ``<eos>``."""
+    """Notes -> ids: the header (if given), the events, and ``<eos>``.
+
+    Without a header, a ``<voice:fifo>`` marker still leads the events when that voice order was chosen.
+    """
     q = quantize(notes, vocab)
-    events = []  # (step, 0 = off / 1 = on, family, pitch, order, note index)
-    for i, (on, off, fam, pitch, _) in enumerate(q):
-        events.append((on, 1, fam, pitch, i, i))
-        if fam != vocab.drum_index:
-            events.append((off, 0, fam, pitch, i, i))
-    events.sort()
-    ids = header_ids(vocab, header) if header is not None else []
-    voices: dict[tuple[int, int], list[int]] = {}  # key -> on_steps of its sounding notes, as the decoder sees them
+    plans = [_plan(q, vocab, fifo) for fifo in (False, True)]
+    events, skips, use_fifo = min(plans, key=lambda plan: sum(plan[1]))
+    skips = iter(skips)
+    if header is not None:
+        ids = header_ids(vocab, dataclasses.replace(header, fifo=use_fifo))
+    else:
+        ids = [vocab.token_to_id[VOICE_FIFO]] if use_fifo else []
     skip = vocab.token_to_id[VOICE_SKIP]
     now = 0
     for t, kind, fam, pitch, _, i in events:
         if t > now:
             _append_wait(ids, t - now, vocab)
             now = t
-        on, _, _, _, vb = q[i]
-        stack = voices.setdefault((fam, pitch), [])
         if kind == 1:
-            ids.append(vocab.note_on_id(fam, vb, pitch))
-            stack.append(on)
-            continue
-        back = stack[::-1].index(on)  # voices started on the same step are interchangeable: take the latest
-        ids += [skip] * back
-        del stack[len(stack) - 1 - back]
-        ids.append(vocab.note_off_id(fam, pitch))
+            ids.append(vocab.note_on_id(fam, q[i][4], pitch))
+        else:
+            ids += [skip] * next(skips)
+            ids.append(vocab.note_off_id(fam, pitch))
     if eos:
         ids.append(vocab.token_to_id[EOS])
     return ids
+
+
+def _plan(q, vocab: Vocabulary, fifo: bool):
+    """Events in token order for one voice order, and the ``<voice:skip>`` count before each note-off.
+
+    Events are (step, 0 = off / 1 = on, family, pitch, tie-break, note index). Same-step note-ons of one
+    key go in the order that voice order ends them (shorter last for last-in-first-out, first otherwise).
+    Returns (events, skips, fifo).
+    """
+    events = []
+    for i, (on, off, fam, pitch, _) in enumerate(q):
+        events.append((on, 1, fam, pitch, off if fifo else -off, i))
+        if fam != vocab.drum_index:
+            events.append((off, 0, fam, pitch, 0, i))
+    events.sort()
+    voices: dict[tuple[int, int], list[tuple[int, int]]] = {}  # key -> (on_step, velocity bin) per voice, in start order
+    skips = []
+    for _, kind, fam, pitch, _, i in events:
+        stack = voices.setdefault((fam, pitch), [])
+        voice = (q[i][0], q[i][4])  # voices alike in onset and velocity are interchangeable
+        if kind == 1:
+            stack.append(voice)
+            continue
+        n = stack.index(voice) if fifo else stack[::-1].index(voice)
+        skips.append(n)
+        del stack[n if fifo else len(stack) - 1 - n]
+    return events, skips, fifo
 
 
 def _append_wait(ids: list[int], steps: int, vocab: Vocabulary) -> None:
@@ -124,7 +153,7 @@ def decode_ids(ids, vocab: Vocabulary) -> Decoded:
     last_hit: dict[int, int] = {}  # drum pitch -> index in notes of its last hit
     notes: list[Note] = []
     now = 0
-    eos, skip = vocab.token_to_id[EOS], vocab.token_to_id[VOICE_SKIP]
+    eos, skip, fifo = vocab.token_to_id[EOS], vocab.token_to_id[VOICE_SKIP], vocab.token_to_id[VOICE_FIFO]
     in_header, skips = True, 0
     per_fam = vocab.nbins * NUM_PITCHES
     for tok, kind in zip(ids.tolist(), kinds.tolist()):
@@ -132,6 +161,9 @@ def decode_ids(ids, vocab: Vocabulary) -> Decoded:
             break
         if tok == skip:
             skips += 1
+            continue
+        if tok == fifo and in_header:
+            header.fifo = True
             continue
         if kind in (vocab.KIND_WAIT, vocab.KIND_ON, vocab.KIND_OFF):
             in_header = False  # header tokens after the first event are ignored
@@ -153,7 +185,8 @@ def decode_ids(ids, vocab: Vocabulary) -> Decoded:
             fam, pitch = vocab.pitched[rel // NUM_PITCHES], rel % NUM_PITCHES
             stack = voices.get((fam, pitch))
             if stack:
-                on, vel = stack.pop(len(stack) - 1 - min(skips, len(stack) - 1))
+                n = min(skips, len(stack) - 1)
+                on, vel = stack.pop(n if header.fifo else len(stack) - 1 - n)
                 notes.append(Note(on * step, max(now, on + 1) * step, fam, pitch, vel))
         skips = 0
     for (fam, pitch), stack in voices.items():

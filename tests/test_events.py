@@ -1,0 +1,93 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from musenet_hf import MuseNetTokenizer
+from musenet_hf.encoding import EncodingConfig, Vocabulary
+from musenet_hf.events import Header, decode_ids, encode_notes, quantize
+from musenet_hf.midi_io import Note
+
+from .midi_fixtures import to_bytes
+
+VOCAB = Vocabulary(EncodingConfig())
+TOK = MuseNetTokenizer()
+PIANO, VIOLIN, DRUMS = 0, 1, VOCAB.drum_index
+
+
+def roundtrip(notes):
+    return sorted((round(n.start, 3), round(n.end, 3), n.family, n.pitch) for n in decode_ids(encode_notes(notes, VOCAB), VOCAB).notes)
+
+
+def test_times_round_to_the_nearest_10ms_step():
+    out = roundtrip([Note(0.0149, 0.2251, PIANO, 60, 64)])
+    assert out == [(0.01, 0.23, PIANO, 60)]
+
+
+def test_long_gaps_use_several_waits_and_stay_exact():
+    ids = encode_notes([Note(0.0, 0.1, PIANO, 60, 64), Note(3.57, 3.6, PIANO, 62, 64)], VOCAB)
+    toks = [VOCAB.tokens[i] for i in ids]
+    assert toks.count("wait:100") == 3  # 0.1 s -> 3.57 s is 3.47 s: 100 + 100 + 100 + 47 steps
+    assert roundtrip([Note(0.0, 0.1, PIANO, 60, 64), Note(3.57, 3.6, PIANO, 62, 64)])[-1] == (3.57, 3.6, PIANO, 62)
+
+
+def test_offs_come_before_ons_within_a_step_in_family_pitch_order():
+    notes = [Note(0, 0.5, VIOLIN, 50, 64), Note(0.5, 1, PIANO, 70, 64), Note(0.5, 1, PIANO, 40, 64), Note(0, 0.5, PIANO, 72, 64)]
+    toks = [VOCAB.tokens[i] for i in encode_notes(notes, VOCAB, eos=False)]
+    at_half = toks[toks.index("wait:50") + 1:]
+    assert at_half[:2] == ["piano:off:72", "violin:off:50"]
+    assert [t.split(":")[-1] for t in at_half[2:4]] == ["40", "70"]
+
+
+def test_overlapping_voices_of_one_key_keep_their_pairing():
+    nested = [Note(0, 2, PIANO, 60, 64), Note(0.5, 1, PIANO, 60, 64)]
+    staggered = [Note(0, 1, PIANO, 60, 64), Note(0.5, 1.5, PIANO, 60, 64)]
+    three = [Note(0, 3, PIANO, 60, 64), Note(0.5, 1, PIANO, 60, 64), Note(0.7, 2, PIANO, 60, 64)]
+    for notes in (nested, staggered, three):
+        assert roundtrip(notes) == sorted((n.start, n.end, n.family, n.pitch) for n in notes)
+    skip = VOCAB.token_to_id["<voice:skip>"]
+    fifo = VOCAB.token_to_id["<voice:fifo>"]
+    assert skip not in encode_notes(nested, VOCAB) and fifo not in encode_notes(nested, VOCAB)
+    assert encode_notes(staggered, VOCAB)[0] == fifo and skip not in encode_notes(staggered, VOCAB)
+    assert skip in encode_notes(nested + [Note(5, 6, PIANO, 62, 64), Note(5.5, 6.5, PIANO, 62, 64)] * 1, VOCAB)
+
+
+def test_drums_are_onset_only_and_deduplicated():
+    ids = encode_notes([Note(0.1, 0.1, DRUMS, 36, 100), Note(0.1, 0.1, DRUMS, 36, 50), Note(0.2, 0.2, DRUMS, 42, 80)], VOCAB)
+    toks = [VOCAB.tokens[i] for i in ids]
+    assert sum(t.startswith("drums:") for t in toks) == 2 and not any("off" in t for t in toks)
+    hits = decode_ids(ids, VOCAB).notes
+    assert [(round(n.start, 2), n.pitch) for n in hits] == [(0.1, 36), (0.2, 42)]
+
+
+def test_very_short_notes_last_one_step():
+    assert quantize([Note(0.1, 0.101, PIANO, 60, 64)], VOCAB)[0][:2] == (10, 11)
+
+
+def test_header_is_parsed_and_ignored_after_the_first_event():
+    header = Header("bach", [VIOLIN, PIANO], 97)
+    ids = encode_notes([Note(0, 1, PIANO, 60, 64)], VOCAB, header)
+    ids.insert(-2, VOCAB.style_id("pop"))  # a stray style token in the music changes nothing
+    dec = decode_ids(ids, VOCAB)
+    assert (dec.header.style, sorted(dec.header.families), dec.header.bpm) == ("bach", [PIANO, VIOLIN], 97)
+    assert dec.steps == 100 and len(dec.notes) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=VOCAB.size - 1), max_size=300))
+def test_any_ids_decode_to_a_valid_midi_file(ids):
+    midi = TOK.decode_midi(ids)
+    back = TOK.read_score(to_bytes(midi))  # the file survives saving and parsing
+    assert len(back.notes) == len(decode_ids(ids, VOCAB).notes)
+    assert all(0 <= n.start <= n.end for n in back.notes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 20), st.floats(0.006, 3), st.sampled_from([PIANO, VIOLIN, DRUMS]),
+                          st.integers(0, 127), st.integers(1, 127)), max_size=60))
+def test_encode_decode_keeps_every_note_on_the_grid(raw):
+    notes = [Note(s, s if f == DRUMS else s + d, f, p, v) for s, d, f, p, v in raw]
+    dec = decode_ids(encode_notes(notes, VOCAB), VOCAB).notes
+    steps = lambda t: int(np.floor(t / 0.01 + 0.5))  # noqa: E731
+    pitched = [(steps(n.start), n.pitch, n.family) for n in notes if n.family != DRUMS]
+    drum_hits = {(steps(n.start), n.pitch, n.family) for n in notes if n.family == DRUMS}  # one hit per step
+    assert sorted((steps(n.start), n.pitch, n.family) for n in dec) == sorted(pitched + list(drum_hits))
