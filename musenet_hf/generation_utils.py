@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from .encoding import BOS, EOS, NUM_PITCHES, PAD, UNK, VOICE_SKIP, Vocabulary
+from .encoding import BOS, EOS, NUM_PITCHES, PAD, UNK, VOICE_FIFO, VOICE_SKIP, Vocabulary
 
 NEG_INF = float("-inf")
 # Tokens generated per chunk once the window slides, as a fraction of the context: each slide re-reads
@@ -35,14 +35,14 @@ def wait_steps(ids: torch.Tensor, vocab: Vocabulary) -> torch.Tensor:
 def forbidden_event_mask(vocab: Vocabulary, size: int, families: list[int] | None = None) -> torch.Tensor:
     """Boolean mask ``[size]`` of the ids that may not follow the header.
 
-    Header-only tokens (style, instrument, tempo, ``<bos>``, ``<pad>``, ``<unk>``) are always forbidden,
+    Header-only tokens (style, instrument, tempo, ``<voice:fifo>``, ``<bos>``, ``<pad>``, ``<unk>``) are always forbidden,
     and so is every id past the tokenizer's vocabulary (a model may have padded embeddings). With
     ``families`` (indices), note-ons and note-offs of every other family are forbidden too. ``<eos>``
     is left to ``MusicLengthLogitsProcessor``.
     """
     kinds = vocab.kinds(np.arange(vocab.size))
     forbidden = np.isin(kinds, [vocab.KIND_STYLE, vocab.KIND_INST, vocab.KIND_TEMPO])
-    for token in (BOS, PAD, UNK):
+    for token in (BOS, PAD, UNK, VOICE_FIFO):
         forbidden[vocab.token_to_id[token]] = True
     if families is not None:
         notes = np.isin(kinds, [vocab.KIND_ON, vocab.KIND_OFF])
@@ -130,12 +130,13 @@ def blended_style_embedding(model, vocab: Vocabulary, weights: dict[str, float])
     return (w.to(table.device, table.dtype)[:, None] * table[ids.to(table.device)]).sum(dim=0).detach()
 
 
-def unfinished_voices(events: list[int], vocab: Vocabulary, before: int) -> list[int]:
+def unfinished_voices(events: list[int], vocab: Vocabulary, before: int, fifo: bool = False) -> list[int]:
     """Note-off tokens (with ``<voice:skip>`` where needed) that end, at the current time, every note
     still sounding at the end of ``events`` whose note-on is at an index below ``before``.
 
-    Used when the window slides: a note whose note-on leaves the context would never be ended by
-    the model, and the decoder would hold it to the end of the piece.
+    ``fifo`` is the sequence's voice order (``<voice:fifo>`` in the header: a note-off ends a key's
+    earliest voice, else its latest). Used when the window slides: a note whose note-on leaves the
+    context would never be ended by the model, and the decoder would hold it to the end of the piece.
     """
     voices: dict[int, list[int]] = {}  # note-off id of the key -> indices of its sounding note-ons, oldest first
     fam = vocab.note_family(events)
@@ -150,13 +151,14 @@ def unfinished_voices(events: list[int], vocab: Vocabulary, before: int) -> list
             voices.setdefault(vocab.note_off_id(int(fam[i]), _pitch(tok, vocab)), []).append(i)
         elif kind == vocab.KIND_OFF and voices.get(tok):
             stack = voices[tok]
-            stack.pop(len(stack) - 1 - min(skips, len(stack) - 1))
+            n = min(skips, len(stack) - 1)
+            stack.pop(n if fifo else len(stack) - 1 - n)
         skips = 0
     out: list[int] = []
     for off_id, stack in voices.items():
         for _ in range(sum(1 for i in stack if i < before)):
-            # the oldest voices are the stale ones; each off ends the newest unless skipped past the rest
-            out += [skip_id] * (len(stack) - 1) + [off_id]
+            # the stale voices are the oldest: first in line with fifo, else behind every newer voice
+            out += [skip_id] * (0 if fifo else len(stack) - 1) + [off_id]
             stack.pop(0)
     return out
 
@@ -240,7 +242,7 @@ class SlidingWindowGenerator:
         if len(waits):
             cut += int(waits[0]) + 1
         window = header + events[cut:]
-        events += unfinished_voices(events, self.vocab, cut)
+        events += unfinished_voices(events, self.vocab, cut, fifo=self.vocab.token_to_id[VOICE_FIFO] in header)
         return window
 
     def _chunk(self, request: MusicRequest, windows: list[list[int]], steps: torch.Tensor, on_progress, generate_kwargs):

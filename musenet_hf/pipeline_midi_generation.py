@@ -21,7 +21,7 @@ import torch
 from transformers import GenerationConfig, Pipeline
 from transformers.utils.logging import tqdm
 
-from .encoding import EOS
+from .encoding import EOS, VOICE_FIFO
 from .events import Header, _append_wait, encode_notes, header_ids
 from .generation_utils import (
     MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps, forbidden_event_mask,
@@ -125,13 +125,15 @@ class MidiGenerationPipeline(Pipeline):
         if strict_instruments and primer is not None:
             notes = self._primer_in_families(notes, families)
         events = encode_notes(notes, vocab, eos=False)
+        fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]  # the primer's voice order, a header token
+        events = events[1:] if fifo else events
         primer_steps = count_steps(events, vocab)
         if primer_end is not None:  # the continuation starts at primer_seconds, even after a silence
             end_steps = round(primer_end / vocab.config.step_seconds)
             _append_wait(events, end_steps - primer_steps, vocab)
             primer_steps = max(primer_steps, end_steps)
         header_families = families if strict_instruments else sorted(set(families) | {n.family for n in notes})
-        header = header_ids(vocab, Header(style_name, header_families, round(bpm or primer_bpm or DEFAULT_BPM)))
+        header = header_ids(vocab, Header(style_name, header_families, round(bpm or primer_bpm or DEFAULT_BPM), fifo))
         mask = forbidden_event_mask(vocab, self.model.config.vocab_size, families if strict_instruments else None)
         return {"request": MusicRequest(
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,

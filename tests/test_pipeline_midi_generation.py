@@ -8,7 +8,7 @@ import mido
 import numpy as np
 import pytest
 import torch
-from pipeline_fixtures import TINY_CONTEXT, save_tiny_checkpoint, tiny_model_dir  # noqa: F401
+from .pipeline_fixtures import TINY_CONTEXT, save_tiny_checkpoint, tiny_model_dir  # noqa: F401
 from transformers import pipeline
 
 import musenet_hf
@@ -135,6 +135,23 @@ def test_primer_is_kept_at_the_start_in_every_form(gen, tmp_path):
     assert first == [(0.0, 60), (0.5, 64), (1.0, 67)]
 
 
+def test_primer_voice_order_goes_in_the_header(gen):
+    """Legato overlaps of one key favour <voice:fifo>: the marker belongs to the header, which every window keeps."""
+    midi = mido.MidiFile(ticks_per_beat=480)  # 960 ticks per second at 120 BPM
+    for start, end in ((0, 960), (480, 1440)):
+        midi.tracks.append(mido.MidiTrack([
+            mido.Message("note_on", note=60, velocity=80, time=start),
+            mido.Message("note_off", note=60, time=end - start),
+        ]))
+    vocab = gen.tokenizer.musenet_vocab
+    fifo = vocab.token_to_id["<voice:fifo>"]
+    result = gen(midi, style="bach", seconds=3, seed=0)[0]
+    header = header_ids(vocab, Header("bach", [0], 120, fifo=True))
+    assert result["ids"][: len(header)] == header and result["ids"].count(fifo) == 1
+    notes = [(n.start, n.end) for n in gen.tokenizer.decode_events(result["ids"]).notes if n.pitch == 60][:2]
+    assert notes == [(0.0, 1.0), (0.5, 1.5)]
+
+
 def test_primer_notes_takes_only_the_first_notes(gen):
     result = gen(primer_midi(), seconds=0.5, primer_notes=2, seed=0)[0]
     decoded = gen.tokenizer.decode_events(result["ids"])
@@ -251,4 +268,10 @@ def test_unfinished_voices_end_notes_whose_note_on_left_the_window():
     skip = vocab.token_to_id["<voice:skip>"]
     assert sorted(closing) == sorted([skip, vocab.note_off_id(0, 60), vocab.note_off_id(0, 62)])
     notes = musenet_hf.events.decode_ids(events + closing + [vocab.wait_id(30)], vocab).notes
+    assert sorted((n.pitch, n.start, n.end) for n in notes) == [(60, 0.0, 0.2), (60, 0.1, 0.5), (62, 0.0, 0.2)]
+    # first in, first out: the stale voice is the one a note-off ends anyway, no skip needed
+    closing = unfinished_voices(events, vocab, before=3, fifo=True)
+    assert sorted(closing) == sorted([vocab.note_off_id(0, 60), vocab.note_off_id(0, 62)])
+    fifo_events = [vocab.token_to_id["<voice:fifo>"]] + events + closing + [vocab.wait_id(30)]
+    notes = musenet_hf.events.decode_ids(fifo_events, vocab).notes
     assert sorted((n.pitch, n.start, n.end) for n in notes) == [(60, 0.0, 0.2), (60, 0.1, 0.5), (62, 0.0, 0.2)]
