@@ -1,9 +1,9 @@
 """Generation speed of pipeline("midi-generation") on CPU, against a bare ``model.generate`` in the same run.
 
-    python bench/generate.py                       # a random GPT-2 the size of the default model
-    python bench/generate.py --model DIR           # any checkpoint written by train.py
-    python bench/generate.py --full_piece          # also generate the whole 4-minute, 4-instrument piece
-    python bench/generate.py --threads 1           # on a busy machine one thread is often faster
+    python -m bench.generate                       # a random GPT-2 the size of the default model
+    python -m bench.generate --model DIR           # any checkpoint written by train.py
+    python -m bench.generate --full_piece          # also generate the whole 4-minute, 4-instrument piece
+    python -m bench.generate --threads 1           # on a busy machine one thread is often faster
 
 Tables printed:
 1. Per batch size (1 and 4 variations) and KV cache (dynamic, static): tokens/s of a bare ``model.generate``

@@ -275,3 +275,16 @@ def test_unfinished_voices_end_notes_whose_note_on_left_the_window():
     fifo_events = [vocab.token_to_id["<voice:fifo>"]] + events + closing + [vocab.wait_id(30)]
     notes = musenet_hf.events.decode_ids(fifo_events, vocab).notes
     assert sorted((n.pitch, n.start, n.end) for n in notes) == [(60, 0.0, 0.2), (60, 0.1, 0.5), (62, 0.0, 0.2)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pipeline_on_a_gpu(tiny_model_dir):
+    gen = pipeline("midi-generation", model=str(tiny_model_dir), device=0)
+    vocab = gen.tokenizer.musenet_vocab
+    allowed = {vocab.family_id("piano"), vocab.family_id("drums")}
+    results = gen(primer_midi(), style={"bach": 0.5, "pop": 0.5}, instruments=["piano", "drums"], seconds=3,
+                  primer_seconds=1, seed=0, num_return_sequences=2)
+    for result in results:
+        assert abs(result["seconds"] - 4) <= STEP + 1e-9
+        assert len(result["ids"]) > 2 * TINY_CONTEXT  # the window slid on the GPU too
+        assert set(vocab.note_family(events_of(result, 6)).tolist()) - {-1} <= allowed
