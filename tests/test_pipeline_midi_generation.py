@@ -287,4 +287,4 @@ def test_pipeline_on_a_gpu(tiny_model_dir):
     for result in results:
         assert abs(result["seconds"] - 4) <= STEP + 1e-9
         assert len(result["ids"]) > 2 * TINY_CONTEXT  # the window slid on the GPU too
-        assert set(vocab.note_family(events_of(result, 6)).tolist()) - {-1} <= allowed
+        assert set(vocab.note_family(events_of(result, 5)).tolist()) - {-1} <= allowed
