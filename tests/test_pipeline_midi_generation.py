@@ -13,7 +13,9 @@ from transformers import pipeline
 
 import musenet_hf
 from musenet_hf.events import Header, encode_notes, header_ids
-from musenet_hf.generation_utils import trim_to_steps, unfinished_voices
+from musenet_hf.generation_utils import (
+    AllowedVocabHead, allowed_vocab_head, forbidden_event_mask, trim_to_steps, unfinished_voices,
+)
 from musenet_hf.midi_io import Note
 from musenet_hf.pipeline_midi_generation import MidiGenerationPipeline, cut_primer
 
@@ -240,6 +242,22 @@ def test_four_minutes_whatever_the_context(tmp_path):
     gen = pipeline("midi-generation", model=str(save_tiny_checkpoint(tmp_path, n_positions=32)))
     result = gen(style="ballad", instruments=["flute"], seconds=240, seed=0, top_k=5)[0]
     assert abs(result["seconds"] - 240) <= STEP + 1e-9
+
+
+def test_allowed_vocab_head_matches_the_masked_full_head(gen):
+    vocab = gen.tokenizer.musenet_vocab
+    forbidden = forbidden_event_mask(vocab, gen.model.config.vocab_size, [vocab.family_id("piano")])
+    full = gen.model.get_output_embeddings()
+    hidden = torch.randn(2, 3, gen.model.config.n_embd)
+    with torch.no_grad():
+        expected = full(hidden).masked_fill(forbidden, float("-inf"))
+        torch.testing.assert_close(AllowedVocabHead(full, ~forbidden)(hidden), expected)
+    with allowed_vocab_head(gen.model, forbidden):
+        assert isinstance(gen.model.get_output_embeddings(), AllowedVocabHead)
+    assert gen.model.get_output_embeddings() is full
+    gen(style="pop", instruments=["piano"], seconds=0.5, seed=0)
+    assert gen.model.get_output_embeddings() is full  # restored after generating
+    assert full.weight is gen.model.get_input_embeddings().weight  # still tied
 
 
 def test_cut_primer():
