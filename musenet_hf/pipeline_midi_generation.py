@@ -124,14 +124,7 @@ class MidiGenerationPipeline(Pipeline):
             families = sorted({n.family for n in notes}) or [vocab.family_id(f) for f in DEFAULT_INSTRUMENTS]
         if strict_instruments and primer is not None:
             notes = self._primer_in_families(notes, families)
-        events = encode_notes(notes, vocab, eos=False)
-        fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]  # the primer's voice order, a header token
-        events = events[1:] if fifo else events
-        primer_steps = count_steps(events, vocab)
-        if primer_end is not None:  # the continuation starts at primer_seconds, even after a silence
-            end_steps = round(primer_end / vocab.config.step_seconds)
-            _append_wait(events, end_steps - primer_steps, vocab)
-            primer_steps = max(primer_steps, end_steps)
+        events, fifo, primer_steps = self._primer_events(notes, primer_end)
         header_families = families if strict_instruments else sorted(set(families) | {n.family for n in notes})
         header = header_ids(vocab, Header(style_name, header_families, round(bpm or primer_bpm or DEFAULT_BPM), fifo))
         mask = forbidden_event_mask(vocab, self.model.config.vocab_size, families if strict_instruments else None)
@@ -162,6 +155,24 @@ class MidiGenerationPipeline(Pipeline):
         score = self.tokenizer.read_score(primer)
         notes, end = cut_primer(score.notes, seconds, count)
         return notes, end, score.bpm
+
+    def _primer_events(self, notes: list[Note], end_seconds: float | None) -> tuple[list[int], bool, int]:
+        """Primer notes -> (event ids, whether they use ``<voice:fifo>``, length in 10 ms steps).
+
+        The voice-order marker is returned as a flag: it belongs in the header, which every window keeps.
+        With ``end_seconds`` the primer lasts exactly that long, so the continuation starts there even
+        after a silence.
+        """
+        vocab = self.tokenizer.musenet_vocab
+        events = encode_notes(notes, vocab, eos=False)
+        fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]
+        events = events[1:] if fifo else events
+        steps = count_steps(events, vocab)
+        if end_seconds is not None:
+            end_steps = round(end_seconds / vocab.config.step_seconds)
+            _append_wait(events, end_steps - steps, vocab)
+            steps = max(steps, end_steps)
+        return events, fifo, steps
 
     def _primer_in_families(self, notes: list[Note], families: list[int]) -> list[Note]:
         kept = [n for n in notes if n.family in families]
