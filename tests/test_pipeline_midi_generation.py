@@ -68,6 +68,14 @@ def test_output_dict_and_midi_file(gen):
     assert result["notes"] == len(gen.tokenizer.decode_events(result["ids"]).notes)
 
 
+def test_tempo_reaches_the_header_and_the_midi_file(gen):
+    result = gen(style="waltz", instruments=["harp"], seconds=1, bpm=96, seed=0)[0]
+    vocab = gen.tokenizer.musenet_vocab
+    assert result["ids"][3] == vocab.tempo_id(96)
+    tempos = [m.tempo for t in result["midi"].tracks for m in t if m.type == "set_tempo"]
+    assert len(tempos) == 1 and round(mido.tempo2bpm(tempos[0])) == 96
+
+
 def test_same_seed_same_music_other_seed_other_music(gen):
     kwargs = dict(style="pop", instruments=["piano"], seconds=1.5, num_return_sequences=2)
     a, b, c = gen(seed=3, **kwargs), gen(seed=3, **kwargs), gen(seed=4, **kwargs)
