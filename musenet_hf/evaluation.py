@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ def roundtrip(tok, source, style: str | None = None) -> RoundTrip:
 def count_matches(reference: list[Note], decoded: list[Note], vocab) -> int:
     """How many reference notes have a decoded twin: same family and pitch, same velocity bin,
     onset (and, except for drums, end) within +-5 ms, or +-10 ms for notes the encoding adjusted
-    (shorter than half a step: it had to be lengthened to one step)."""
+    (start and end on the same 10 ms step: it had to be lengthened to one step)."""
     by_key: dict[tuple[int, int], list[Note]] = defaultdict(list)
     for n in decoded:
         by_key[(n.family, n.pitch)].append(n)
@@ -49,6 +50,7 @@ def count_matches(reference: list[Note], decoded: list[Note], vocab) -> int:
     for n in reference:
         ref_by_key[(n.family, n.pitch)].append(n)
     vbin = vocab.bin_of_velocity
+    step = vocab.config.step_seconds
     kept = 0
     for key, refs in ref_by_key.items():
         refs.sort(key=lambda n: n.start)
@@ -56,8 +58,7 @@ def count_matches(reference: list[Note], decoded: list[Note], vocab) -> int:
         used = [False] * len(candidates)
         drums = key[0] == vocab.drum_index
         for r in refs:
-            short = not drums and r.end - r.start < vocab.config.step_seconds / 2
-            tol = ADJUSTED_TOLERANCE_SECONDS if short else TOLERANCE_SECONDS
+            tol = ADJUSTED_TOLERANCE_SECONDS if not drums and _lengthened(r, step) else TOLERANCE_SECONDS
             for j, c in enumerate(candidates):
                 if used[j] or abs(c.start - r.start) > tol + EPS or vbin[c.velocity] != vbin[r.velocity]:
                     continue
@@ -66,3 +67,8 @@ def count_matches(reference: list[Note], decoded: list[Note], vocab) -> int:
                     kept += 1
                     break
     return kept
+
+
+def _lengthened(note: Note, step: float) -> bool:
+    """Did rounding put this note's start and end on one step (so the encoding made it one step long)?"""
+    return math.floor(note.start / step + 0.5) == math.floor(note.end / step + 0.5)

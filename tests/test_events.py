@@ -7,7 +7,7 @@ from musenet_hf.encoding import EncodingConfig, Vocabulary
 from musenet_hf.events import Header, decode_ids, encode_notes, quantize
 from musenet_hf.midi_io import Note
 
-from .midi_fixtures import to_bytes
+from midi_fixtures import to_bytes
 
 VOCAB = Vocabulary(EncodingConfig())
 TOK = MuseNetTokenizer()

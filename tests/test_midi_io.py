@@ -7,8 +7,8 @@ from musenet_hf import MidiError
 from musenet_hf.encoding import EncodingConfig, MidiLimits
 from musenet_hf.midi_io import read_midi, write_midi
 
-from .conftest import shared_midi
-from .midi_fixtures import make_midi, seconds_to_ticks, to_bytes
+from conftest import shared_midi
+from midi_fixtures import make_midi, seconds_to_ticks, to_bytes
 
 CFG = EncodingConfig()
 CC = lambda ch, ctl, val: mido.Message("control_change", channel=ch, control=ctl, value=val)  # noqa: E731
