@@ -9,7 +9,8 @@ Tables printed:
 1. Per batch size (1 and 4 variations) and KV cache (dynamic, static): tokens/s of a bare ``model.generate``
    and of the pipeline over the same prompt and the same number of decoding steps, the pipeline's overhead,
    and the pipeline's notes/s and real-time factor (seconds of music per second of wall time, all variations).
-2. The 4-minute, 4-instrument piece: sliding-window throughput past the context, and the time the piece
+2. The 4-minute, 4-instrument piece: sliding-window throughput past the context (1 variation, and a batch
+   with each KV cache), and the time the piece
    takes at the token density of real music (POP909, measured here) — a random model's tokens are not music,
    so its own seconds per token say little; with ``--model`` on a trained checkpoint the full run is real.
 """
@@ -50,6 +51,7 @@ class BenchArgs:
     new_tokens: int = field(default=512, metadata={"help": "tokens aimed at per run in table 1 (kept inside the context)"})
     primer_seconds: float = field(default=8.0, metadata={"help": "primer taken from the first POP909 file"})
     slide_contexts: float = field(default=2.5, metadata={"help": "table 2 generates this many contexts' worth of tokens"})
+    slide_variations: int = field(default=4, metadata={"help": "table 2 also slides this many variations with each cache (0: skip)"})
     repeats: int = field(default=2, metadata={"help": "timed runs per measurement (the fastest is kept: the CPU is shared)"})
     piece_seconds: float = field(default=240.0, metadata={"help": "the long piece's length (4 minutes)"})
     full_piece: bool = field(default=False, metadata={"help": "generate the whole long piece (minutes with a random model)"})
@@ -183,6 +185,12 @@ def table2(gen, primer, args: BenchArgs, density: float | None, cache: str, mode
         need = density * args.piece_seconds
         print(f"real music (POP909): {density:.1f} tokens per second -> a {args.piece_seconds:.0f} s piece is {need:.0f} "
               f"tokens: {need / rate:.1f} s at {rate:.1f} tok/s (real-time factor {args.piece_seconds * rate / need:.2f})")
+    if args.slide_variations > 1:
+        for batch_cache in args.caches.split(","):
+            results, wall = run_pipeline(gen, primer, args, args.slide_variations, batch_cache, seconds)
+            tokens = sum(len(r["ids"]) - _prompt_length(r["ids"], 0, gen) for r in results)
+            print(f"sliding window, {args.slide_variations} variations, {batch_cache} cache: {tokens} tokens in {wall:.1f} s "
+                  f"= {tokens / wall:.1f} tok/s")
     if args.full_piece:
         results, wall = timed(lambda: gen(style="pop", instruments=BAND, seconds=args.piece_seconds, seed=args.seed,
                                           cache_implementation=cache))
