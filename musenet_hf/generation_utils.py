@@ -9,7 +9,7 @@ Units: time is counted in 10 ms steps (``wait:N`` advances the clock N steps); t
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -215,7 +215,8 @@ class MusicRequest:
     ``header`` and ``events`` are ids (``events`` is the primer's music, possibly empty);
     ``target_steps`` is the whole piece's length in 10 ms steps; ``forbidden`` a ``[vocab]`` mask of ids the
     events may not contain; ``style_embedding`` (``[n_embd]``) replaces the embedding of the header's style
-    token when styles are blended.
+    token when styles are blended; ``primer_steps`` is the primer's length in 10 ms steps; ``style`` is what
+    the caller asked for (a name or a blend), reported back with each result.
     """
 
     header: list[int]
@@ -227,7 +228,6 @@ class MusicRequest:
     style_embedding: torch.Tensor | None = None
     primer_steps: int = 0
     style: str | dict = "unknown"
-    families: list[int] = field(default_factory=list)
 
 
 class SlidingWindowGenerator:
@@ -251,7 +251,7 @@ class SlidingWindowGenerator:
         self.eos = vocab.token_to_id[EOS]
         self.pad = vocab.token_to_id[PAD]
 
-    def generate(self, request: MusicRequest, on_progress: Callable[[int], None] | None = None, **generate_kwargs) -> list[list[int]]:
+    def generate(self, request: MusicRequest, on_progress: Callable[[torch.Tensor], None] | None = None, **generate_kwargs) -> list[list[int]]:
         """Generate ``request.num_return_sequences`` pieces as one batch; returns each one's events
         (primer included, header and ``<eos>`` not), trimmed to the target length."""
         if len(request.header) + self.stride > self.context:

@@ -132,7 +132,7 @@ class MidiGenerationPipeline(Pipeline):
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,
             target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
-            style=style, families=families,
+            style=style,
         )}
 
     def _resolve_style(self, style):
