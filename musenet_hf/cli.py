@@ -10,6 +10,8 @@ import sys
 COMMAND_MODULES = [
     "musenet_hf.commands.tokenize",
     "musenet_hf.commands.corpus",
+    "musenet_hf.commands.generate",
+    "musenet_hf.commands.catalog",
 ]
 
 
