@@ -1,0 +1,236 @@
+"""``pipeline("midi-generation")``: new music in a chosen style and instrumentation, as MIDI.
+
+    gen = pipeline("midi-generation")                       # the bundled default model, offline
+    gen(style="bach", instruments=["piano", "violin"], seconds=30)
+    gen("primer.mid", style="pop", instruments=["piano", "bass", "drums", "guitar"], seconds=60,
+        primer_seconds=6, num_return_sequences=4, seed=0)
+    gen(style={"chopin": 0.5, "pop": 0.5}, seconds=20)     # blended style conditioning
+
+Each call returns one dict per variation: ``midi`` (``mido.MidiFile``), ``ids`` (header + events + ``<eos>``),
+``seconds`` (length of the whole piece, primer included), ``notes`` (how many), ``instruments`` (names of
+the families that play), ``style``.
+
+This module travels to the Hub as remote code: package imports are relative only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from transformers import GenerationConfig, Pipeline
+from transformers.utils.logging import tqdm
+
+from .encoding import EOS
+from .events import Header, _append_wait, encode_notes, header_ids
+from .generation_utils import (
+    MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps, forbidden_event_mask,
+)
+from .midi_io import Note
+
+DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds
+DEFAULT_INSTRUMENTS = ("piano",)  # with neither instruments nor a primer, MuseNet's default too
+DEFAULT_BPM = 120  # MIDI's implicit tempo
+# Options of the pipeline itself; every other keyword goes to ``model.generate``.
+PIPELINE_OPTIONS = (
+    "style", "instruments", "seconds", "primer_seconds", "primer_notes", "bpm", "strict_instruments",
+    "allow_early_end", "num_return_sequences",
+)
+FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation")
+# generate() arguments the sliding window sets itself, per chunk.
+MANAGED_GENERATE_ARGS = ("max_new_tokens", "max_length", "min_new_tokens", "min_length", "eos_token_id", "pad_token_id")
+
+
+def cut_primer(notes: list[Note], seconds: float | None = None, count: int | None = None) -> tuple[list[Note], float | None]:
+    """The beginning of a primer: its first ``count`` notes (by onset) and/or the notes starting before
+    ``seconds``, cut to end by then. Returns (notes, the time in seconds the primer ends at, or None
+    when it ends with its last note)."""
+    notes = sorted(notes, key=lambda n: (n.start, n.family, n.pitch))
+    if count is not None:
+        if count < 0:
+            raise ValueError(f"primer_notes must be >= 0, got {count}")
+        notes = notes[:count]
+    if seconds is None:
+        return notes, None
+    if seconds < 0:
+        raise ValueError(f"primer_seconds must be >= 0, got {seconds}")
+    return [Note(n.start, min(n.end, seconds), n.family, n.pitch, n.velocity) for n in notes if n.start < seconds], seconds
+
+
+class MidiGenerationPipeline(Pipeline):
+    """Generates multi-instrument MIDI with a MuseNet-style causal LM (see the module docstring).
+
+    Call arguments (all keyword, the primer may also be the first positional argument):
+        primer: a MIDI path, bytes or ``mido.MidiFile`` whose music starts the piece.
+        style: a style name, or ``{name: weight}`` to blend styles in embedding space.
+        instruments: family names (default: the primer's, else piano).
+        seconds: seconds of new music after the primer (default 30).
+        primer_seconds / primer_notes: use only the primer's beginning.
+        bpm: tempo written in the header and the MIDI file (default: the primer's, else 120).
+        strict_instruments: True (default) makes notes of other families impossible (and drops them
+            from the primer); False lets the header only suggest the instruments, as MuseNet did.
+        allow_early_end: let the model end the piece before ``seconds``.
+        num_return_sequences: variations, generated as one batch.
+        seed: same seed, same music (for the same batch size and thread count).
+        progress_bar: show a tqdm bar of seconds generated.
+        num_threads: torch CPU threads for this call (restored afterwards).
+        window_stride: new tokens per chunk once the window slides (default a quarter of the context).
+        cache_implementation: "static" (default; faster batched sampling on CPU) or "dynamic".
+        temperature, top_k, top_p and other ``generate`` arguments: sampling.
+    """
+
+    _pipeline_calls_generate = True
+    _load_tokenizer = True
+    _load_processor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _non_generation_params = ("num_return_sequences", "cache_implementation")
+    # Plain sampling with a nucleus cut: small models drift into noise from the far tail.
+    _default_generation_config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=0.95)
+
+    def __call__(self, primer=None, **kwargs):
+        """Generate; ``primer`` may be omitted (keyword-only calls are the common case)."""
+        return super().__call__(primer, **kwargs)
+
+    def _sanitize_parameters(self, **kwargs):
+        preprocess = {k: kwargs.pop(k) for k in PIPELINE_OPTIONS if kwargs.get(k) is not None}
+        forward = {k: kwargs.pop(k) for k in FORWARD_OPTIONS if kwargs.get(k) is not None}
+        managed = sorted(set(kwargs) & set(MANAGED_GENERATE_ARGS))
+        if managed:
+            raise ValueError(f"{managed} are set by the pipeline from `seconds`; pass `seconds` instead")
+        if kwargs:
+            forward["generate_kwargs"] = kwargs
+        return preprocess, forward, {}
+
+    # --- preprocess: a MusicRequest from the call's options --------------------------------------
+    def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
+                   primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1):
+        vocab = self.tokenizer.musenet_vocab
+        if not seconds > 0:
+            raise ValueError(f"seconds must be > 0, got {seconds}")
+        if int(num_return_sequences) < 1:
+            raise ValueError(f"num_return_sequences must be >= 1, got {num_return_sequences}")
+        style_name, style_embedding = self._resolve_style(style)
+        if isinstance(instruments, str):
+            instruments = [s.strip() for s in instruments.split(",") if s.strip()]
+        families = sorted({vocab.family_id(name) for name in instruments}) if instruments else None
+        notes, primer_end, primer_bpm = self._read_primer(primer, primer_seconds, primer_notes)
+        if families is None:
+            families = sorted({n.family for n in notes}) or [vocab.family_id(f) for f in DEFAULT_INSTRUMENTS]
+        if strict_instruments and primer is not None:
+            notes = self._primer_in_families(notes, families)
+        events = encode_notes(notes, vocab, eos=False)
+        primer_steps = count_steps(events, vocab)
+        if primer_end is not None:  # the continuation starts at primer_seconds, even after a silence
+            end_steps = round(primer_end / vocab.config.step_seconds)
+            _append_wait(events, end_steps - primer_steps, vocab)
+            primer_steps = max(primer_steps, end_steps)
+        header_families = families if strict_instruments else sorted(set(families) | {n.family for n in notes})
+        header = header_ids(vocab, Header(style_name, header_families, round(bpm or primer_bpm or DEFAULT_BPM)))
+        mask = forbidden_event_mask(vocab, self.model.config.vocab_size, families if strict_instruments else None)
+        return {"request": MusicRequest(
+            header=header, events=events, forbidden=mask, style_embedding=style_embedding,
+            target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
+            num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
+            style=style, families=families,
+        )}
+
+    def _resolve_style(self, style):
+        """(style name for the header, blended embedding or None). Unknown names raise ``ValueError``."""
+        vocab = self.tokenizer.musenet_vocab
+        if isinstance(style, str):
+            vocab.style_id(style)
+            return style, None
+        if not isinstance(style, dict) or not style:
+            raise ValueError(f"style must be a name or a non-empty {{name: weight}} dict, got {style!r}")
+        embedding = blended_style_embedding(self.model, vocab, style)  # validates names and weights
+        main = max(style, key=style.get)  # the ids record the dominant style; the model saw the blend
+        return main, (None if len(style) == 1 else embedding)
+
+    def _read_primer(self, primer, seconds, count):
+        if primer is None:
+            if seconds is not None or count is not None:
+                raise ValueError("primer_seconds / primer_notes need a primer")
+            return [], None, None
+        score = self.tokenizer.read_score(primer)
+        notes, end = cut_primer(score.notes, seconds, count)
+        return notes, end, score.bpm
+
+    def _primer_in_families(self, notes: list[Note], families: list[int]) -> list[Note]:
+        kept = [n for n in notes if n.family in families]
+        if notes and not kept:
+            names = self.tokenizer.instruments
+            raise ValueError(
+                f"the primer has no notes for {[names[f] for f in families]} (it has "
+                f"{sorted({names[n.family] for n in notes})}); add them to instruments or pass strict_instruments=False"
+            )
+        return kept
+
+    # --- forward: sliding-window sampling ---------------------------------------------------------
+    def _forward(self, model_inputs, generate_kwargs=None, seed=None, progress_bar=False, num_threads=None,
+                 window_stride=None, cache_implementation="static"):
+        request: MusicRequest = model_inputs["request"]
+        generate_kwargs = self._prepare_generate_kwargs(dict(generate_kwargs or {}))
+        for key in ("num_return_sequences", *MANAGED_GENERATE_ARGS):
+            generate_kwargs.pop(key, None)
+        cache = None if cache_implementation == "dynamic" else cache_implementation
+        generator = SlidingWindowGenerator(self.model, self.tokenizer.musenet_vocab, window_stride, cache)
+        with _threads(num_threads), _progress(progress_bar, request, self.tokenizer.musenet_vocab) as on_progress:
+            if seed is not None:
+                torch.manual_seed(seed)
+            events = generator.generate(request, on_progress=on_progress, **generate_kwargs)
+        return {"events": events, "request": request}
+
+    # --- postprocess: one dict per variation -------------------------------------------------------
+    def postprocess(self, model_outputs):
+        request: MusicRequest = model_outputs["request"]
+        eos = self.tokenizer.musenet_vocab.token_to_id[EOS]
+        names = self.tokenizer.instruments
+        results = []
+        for events in model_outputs["events"]:
+            ids = request.header + events + [eos]
+            decoded = self.tokenizer.decode_events(ids)
+            results.append({
+                "midi": self.tokenizer.decode_midi(ids),
+                "ids": ids,
+                "seconds": decoded.steps * self.tokenizer.musenet_vocab.config.step_seconds,
+                "notes": len(decoded.notes),
+                "instruments": [names[f] for f in sorted({n.family for n in decoded.notes})],
+                "style": request.style,
+            })
+        return results
+
+
+@contextlib.contextmanager
+def _threads(num_threads: int | None):
+    if num_threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(num_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, request: MusicRequest, vocab):
+    """A tqdm bar of seconds of music generated by the slowest unfinished variation."""
+    if not enabled:
+        yield None
+        return
+    step = vocab.config.step_seconds
+    total = (request.target_steps - request.primer_steps) * step
+    bar = tqdm(total=round(total, 2), unit="s", desc="music", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
+
+    def update(steps: torch.Tensor) -> None:
+        done = min(int(steps.min()), request.target_steps) - request.primer_steps
+        bar.update(round(max(done * step, bar.n), 2) - bar.n)
+
+    try:
+        yield update
+        bar.update(round(total, 2) - bar.n)  # an early end (allow_early_end) still completes the bar
+    finally:
+        bar.close()

@@ -1,0 +1,254 @@
+"""pipeline("midi-generation") with a tiny random model: every option, the length control, the sliding window."""
+
+from __future__ import annotations
+
+import io
+
+import mido
+import numpy as np
+import pytest
+import torch
+from pipeline_fixtures import TINY_CONTEXT, save_tiny_checkpoint, tiny_model_dir  # noqa: F401
+from transformers import pipeline
+
+import musenet_hf
+from musenet_hf.events import Header, encode_notes, header_ids
+from musenet_hf.generation_utils import trim_to_steps, unfinished_voices
+from musenet_hf.midi_io import Note
+from musenet_hf.pipeline_midi_generation import MidiGenerationPipeline, cut_primer
+
+STEP = 0.01  # seconds per wait step
+
+
+@pytest.fixture(scope="module")
+def gen(tiny_model_dir):
+    return pipeline("midi-generation", model=str(tiny_model_dir))
+
+
+def primer_midi(notes=((0.0, 0.5, 60), (0.5, 1.0, 64), (1.0, 1.5, 67), (1.5, 2.0, 72), (2.0, 3.0, 76))) -> mido.MidiFile:
+    """A piano line at 120 BPM (480 ticks per beat, so 960 ticks per second)."""
+    midi = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack([mido.Message("program_change", program=0, time=0)])
+    events = sorted([(round(s * 960), 1, p) for s, _, p in notes] + [(round(e * 960), 0, p) for _, e, p in notes])
+    last = 0
+    for tick, on, pitch in events:
+        track.append(mido.Message("note_on", note=pitch, velocity=80 if on else 0, time=tick - last))
+        last = tick
+    midi.tracks.append(track)
+    return midi
+
+
+def events_of(result, header_len):
+    return np.asarray(result["ids"][header_len:-1])
+
+
+def test_registered_task_loads_the_pipeline_class(gen):
+    assert isinstance(gen, MidiGenerationPipeline)
+    assert "midi-generation" in __import__("transformers").pipelines.PIPELINE_REGISTRY.get_supported_tasks()
+
+
+def test_output_dict_and_midi_file(gen):
+    out = gen(style="bach", instruments=["piano", "violin"], seconds=2, seed=0)
+    assert len(out) == 1
+    result = out[0]
+    assert set(result) >= {"midi", "ids", "seconds", "notes", "instruments"}
+    assert result["ids"][:5] == header_ids(gen.tokenizer.musenet_vocab, Header("bach", [0, 1], 120))
+    assert result["ids"][-1] == gen.tokenizer.eos_token_id
+    assert set(result["instruments"]) <= {"piano", "violin"}
+    buf = io.BytesIO()
+    result["midi"].save(file=buf)
+    reread = mido.MidiFile(file=io.BytesIO(buf.getvalue()))
+    names = {m.name for t in reread.tracks for m in t if m.type == "track_name"}
+    programs = {m.program for t in reread.tracks for m in t if m.type == "program_change"}
+    assert names == set(result["instruments"])
+    assert programs <= {0, 40}  # GM piano and violin
+    assert abs(reread.length - result["seconds"]) < 0.02
+    assert result["notes"] == len(gen.tokenizer.decode_events(result["ids"]).notes)
+
+
+def test_same_seed_same_music_other_seed_other_music(gen):
+    kwargs = dict(style="pop", instruments=["piano"], seconds=1.5, num_return_sequences=2)
+    a, b, c = gen(seed=3, **kwargs), gen(seed=3, **kwargs), gen(seed=4, **kwargs)
+    assert [r["ids"] for r in a] == [r["ids"] for r in b]
+    assert [r["ids"] for r in a] != [r["ids"] for r in c]
+
+
+def test_requested_length_is_reached_exactly(gen):
+    for seconds in (0.73, 2.0):
+        for result in gen(style="jazz", instruments=["bass", "drums"], seconds=seconds, seed=1, num_return_sequences=2):
+            assert abs(result["seconds"] - seconds) <= STEP + 1e-9
+            # the clock only stops at the end: no early <eos> without allow_early_end
+            assert result["ids"].count(gen.tokenizer.eos_token_id) == 1
+
+
+def test_strict_instruments_give_only_allowed_families(gen):
+    vocab = gen.tokenizer.musenet_vocab
+    for result in gen(style="rock", instruments=["guitar", "drums"], seconds=2, seed=0, num_return_sequences=2):
+        events = events_of(result, 5)
+        families = set(vocab.note_family(events).tolist()) - {-1}
+        assert families and families <= {vocab.family_id("guitar"), vocab.family_id("drums")}
+        kinds = vocab.kinds(events)
+        assert not np.isin(kinds, [vocab.KIND_STYLE, vocab.KIND_INST, vocab.KIND_TEMPO]).any()
+
+
+def test_loose_instruments_only_suggest(gen):
+    vocab = gen.tokenizer.musenet_vocab
+    result = gen(style="rock", instruments=["guitar"], seconds=2, seed=0, strict_instruments=False)[0]
+    assert result["ids"][2] == vocab.inst_id(vocab.family_id("guitar"))
+    # a random model spreads its notes over every family: the header does not constrain it
+    families = set(vocab.note_family(events_of(result, 4)).tolist()) - {-1}
+    assert len(families) > 1
+
+
+def test_unknown_names_raise_listing_valid_ones(gen):
+    with pytest.raises(ValueError, match="valid styles: unknown, bach"):
+        gen(style="polka-metal", seconds=1)
+    with pytest.raises(ValueError, match="valid instruments: piano, violin"):
+        gen(instruments=["kazoo"], seconds=1)
+    with pytest.raises(ValueError, match="valid styles"):
+        gen(style={"bach": 0.5, "polka-metal": 0.5}, seconds=1)
+
+
+def test_bad_lengths_and_managed_arguments_raise(gen):
+    with pytest.raises(ValueError, match="seconds must be > 0"):
+        gen(seconds=0)
+    with pytest.raises(ValueError, match="pass `seconds` instead"):
+        gen(seconds=1, max_new_tokens=10)
+    with pytest.raises(ValueError, match="need a primer"):
+        gen(seconds=1, primer_seconds=2)
+
+
+def test_primer_is_kept_at_the_start_in_every_form(gen, tmp_path):
+    midi = primer_midi()
+    path = tmp_path / "primer.mid"
+    midi.save(path)
+    vocab = gen.tokenizer.musenet_vocab
+    kept, _ = cut_primer(gen.tokenizer.read_score(midi).notes, seconds=1.2)
+    expected = encode_notes(kept, vocab, eos=False)
+    outputs = [gen(src, style="bach", seconds=1, primer_seconds=1.2, seed=2) for src in (midi, str(path), path.read_bytes())]
+    ids = outputs[0][0]["ids"]
+    assert all(o[0]["ids"] == ids for o in outputs)  # path, bytes and MidiFile are the same primer
+    header = header_ids(vocab, Header("bach", [0], 120))
+    assert ids[: len(header) + len(expected)] == header + expected
+    assert abs(outputs[0][0]["seconds"] - 2.2) <= STEP + 1e-9  # primer_seconds + seconds
+    first = [(n.start, n.pitch) for n in gen.tokenizer.decode_events(ids).notes if n.start < 1.2][:3]
+    assert first == [(0.0, 60), (0.5, 64), (1.0, 67)]
+
+
+def test_primer_notes_takes_only_the_first_notes(gen):
+    result = gen(primer_midi(), seconds=0.5, primer_notes=2, seed=0)[0]
+    decoded = gen.tokenizer.decode_events(result["ids"])
+    assert [(n.start, n.pitch) for n in decoded.notes[:2]] == [(0.0, 60), (0.5, 64)]
+    assert abs(result["seconds"] - 1.5) <= STEP + 1e-9  # the two notes end at 1.0 s
+
+
+def test_strict_primer_in_other_families_is_refused(gen):
+    with pytest.raises(ValueError, match="strict_instruments=False"):
+        gen(primer_midi(), instruments=["violin"], seconds=1)
+    result = gen(primer_midi(), instruments=["violin"], seconds=0.5, strict_instruments=False, primer_seconds=1, seed=0)[0]
+    assert "piano" in result["instruments"]
+
+
+def test_primer_in_one_style_continued_in_another(gen):
+    vocab = gen.tokenizer.musenet_vocab
+    result = gen(primer_midi(), style="jazz", seconds=0.5, seed=0)[0]
+    assert result["ids"][1] == vocab.style_id("jazz")
+
+
+def test_style_blending_feeds_the_interpolated_style_embedding(gen):
+    vocab = gen.tokenizer.musenet_vocab
+    table = gen.model.get_input_embeddings().weight.detach()
+    expected = 0.25 * table[vocab.style_id("bach")] + 0.75 * table[vocab.style_id("pop")]
+    prompts = []
+    hook = gen.model.register_forward_pre_hook(lambda m, a, kw: prompts.append(kw.get("inputs_embeds")), with_kwargs=True)
+    try:
+        blend = gen(style={"bach": 1, "pop": 3}, instruments=["piano"], seconds=1.5, seed=5)[0]
+    finally:
+        hook.remove()
+    assert blend["ids"][1] == vocab.style_id("pop")  # the ids record the dominant style
+    assert blend["style"] == {"bach": 1, "pop": 3}
+    first = prompts[0]
+    assert first is not None and torch.allclose(first[0, 1], expected, atol=1e-6)
+    assert torch.allclose(first[0, 0], table[vocab.token_to_id["<bos>"]])
+    assert abs(blend["seconds"] - 1.5) <= STEP + 1e-9
+
+
+def test_single_style_dict_is_that_style(gen):
+    kwargs = dict(instruments=["piano"], seconds=1, seed=5)
+    assert gen(style={"bach": 1.0}, **kwargs)[0]["ids"] == gen(style="bach", **kwargs)[0]["ids"]
+    with pytest.raises(ValueError, match="non-negative"):
+        gen(style={"bach": -1.0, "pop": 2.0}, seconds=1)
+
+
+def test_sliding_window_goes_past_the_context(gen):
+    results = gen(style="pop", instruments=["piano", "drums"], seconds=3, seed=0, num_return_sequences=2)
+    for result in results:
+        assert len(result["ids"]) > 3 * TINY_CONTEXT
+        assert abs(result["seconds"] - 3) <= STEP + 1e-9
+
+
+def test_sliding_window_with_blend_and_dynamic_cache(gen):
+    result = gen(style={"bach": 0.3, "jazz": 0.7}, seconds=12, seed=0, cache_implementation="dynamic", window_stride=8)[0]
+    assert len(result["ids"]) > 2 * TINY_CONTEXT
+    assert abs(result["seconds"] - 12) <= STEP + 1e-9
+
+
+def test_variations_are_generated_as_one_batch(gen):
+    batch_sizes = []
+    hook = gen.model.register_forward_pre_hook(lambda m, args, kwargs: batch_sizes.append(_batch(args, kwargs)), with_kwargs=True)
+    try:
+        results = gen(style="folk", seconds=0.3, seed=0, num_return_sequences=3)
+    finally:
+        hook.remove()
+    assert len(results) == 3
+    assert len({tuple(r["ids"]) for r in results}) == 3
+    assert batch_sizes[0] == 3
+
+
+def _batch(args, kwargs):
+    x = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs.get("inputs_embeds")
+    return (x if x is not None else args[0]).shape[0]
+
+
+def test_progress_bar_and_threads_options_run(gen, capsys):
+    before = torch.get_num_threads()
+    gen(style="pop", seconds=0.5, seed=0, progress_bar=True, num_threads=1)
+    assert torch.get_num_threads() == before
+    assert "/0.5 s" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_four_minutes_whatever_the_context(tmp_path):
+    """A piece of 4 minutes with a 32-position model (only the window limits how far it can go)."""
+    gen = pipeline("midi-generation", model=str(save_tiny_checkpoint(tmp_path, n_positions=32)))
+    result = gen(style="ballad", instruments=["flute"], seconds=240, seed=0, top_k=5)[0]
+    assert abs(result["seconds"] - 240) <= STEP + 1e-9
+
+
+def test_cut_primer():
+    notes = [Note(0.0, 1.0, 0, 60, 80), Note(0.5, 0.7, 0, 62, 80), Note(1.5, 2.0, 0, 64, 80)]
+    cut, end = cut_primer(notes, seconds=0.8)
+    assert end == 0.8 and [(n.pitch, n.end) for n in cut] == [(60, 0.8), (62, 0.7)]
+    assert [n.pitch for n in cut_primer(notes, count=1)[0]] == [60]
+    with pytest.raises(ValueError):
+        cut_primer(notes, count=-1)
+
+
+def test_trim_to_steps_shortens_the_crossing_wait():
+    vocab = musenet_hf.MuseNetTokenizer().musenet_vocab
+    on = vocab.note_on_id(0, 4, 60)
+    events = [on, vocab.wait_id(50), on, vocab.wait_id(80), on]
+    assert trim_to_steps(events, vocab, 100) == [on, vocab.wait_id(50), on, vocab.wait_id(50)]
+    assert trim_to_steps(events, vocab, 50) == [on, vocab.wait_id(50)]
+    assert trim_to_steps(events, vocab, 1000) == events
+
+
+def test_unfinished_voices_end_notes_whose_note_on_left_the_window():
+    vocab = musenet_hf.MuseNetTokenizer().musenet_vocab
+    on60, on62 = vocab.note_on_id(0, 4, 60), vocab.note_on_id(0, 4, 62)
+    events = [on60, on62, vocab.wait_id(10), on60, vocab.wait_id(10)]
+    closing = unfinished_voices(events, vocab, before=3)
+    skip = vocab.token_to_id["<voice:skip>"]
+    assert sorted(closing) == sorted([skip, vocab.note_off_id(0, 60), vocab.note_off_id(0, 62)])
+    notes = musenet_hf.events.decode_ids(events + closing + [vocab.wait_id(30)], vocab).notes
+    assert sorted((n.pitch, n.start, n.end) for n in notes) == [(60, 0.0, 0.2), (60, 0.1, 0.5), (62, 0.0, 0.2)]
