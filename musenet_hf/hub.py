@@ -58,6 +58,7 @@ WEIGHTS_INDEX = "model.safetensors.index.json"
 # Third-party imports remote code may use: what a user without the package is told to install.
 REMOTE_CODE_DEPENDENCIES = ("transformers", "tokenizers", "torch", "numpy", "mido")
 DEFAULT_SAMPLE_SECONDS = 20.0  # long enough to hear a phrase, short enough to generate on a CPU in seconds
+SAMPLE_MAX_INSTRUMENTS = 4  # a small band: the parts interact, yet each gets notes within a short sample
 HUB_TAGS = ["music", "midi", "symbolic-music", "music-generation", "midi-generation", "musenet", "gpt2"]
 # Hub licence ids a corpus licence may map to; anything else is published as "other".
 HUB_LICENSES = ("mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0",
@@ -263,7 +264,8 @@ def generate_sample(checkpoint_dir: str | os.PathLike, out_path: str | os.PathLi
 
     pipe = pipeline(TASK, model=str(checkpoint_dir))
     style = sample_style(record, pipe.tokenizer.styles)
-    piece = pipe(style=style, seconds=seconds, seed=seed)[0]
+    instruments = [name for name in record.get("instruments") or [] if name in pipe.tokenizer.instruments]
+    piece = pipe(style=style, instruments=instruments[:SAMPLE_MAX_INSTRUMENTS] or None, seconds=seconds, seed=seed)[0]
     piece["midi"].save(str(out_path))
     info = SampleInfo(seconds=float(piece["seconds"]), notes=int(piece["notes"]),
                       instruments=list(piece["instruments"]), style=style, seed=seed)

@@ -60,9 +60,9 @@ class Repo:
 class HubError(Exception):
     """An HTTP error answer: status, the Hub's error code header (if any) and a message."""
 
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, **extra):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 class HubState:
@@ -104,8 +104,8 @@ class HubState:
         if namespace != user:
             raise HubError(403, f"You don't have the rights to create a model under the namespace {namespace}")
         repo_id = f"{namespace}/{name}"
-        if repo_id in self.repos:
-            raise HubError(409, "You already created this model repo")
+        if repo_id in self.repos:  # the Hub's conflict answer still carries the url; the client reads it
+            raise HubError(409, "You already created this model repo", url_path=repo_id)
         repo = Repo(repo_id, owner=user, private=private)
         self.repos[repo_id] = repo
         self.commit(repo, DEFAULT_BRANCH, "initial commit", {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
@@ -154,7 +154,10 @@ class HubHandler(BaseHTTPRequestHandler):
                 user = self.state.user(self.headers.get("Authorization"))
                 status, headers, payload = self._route(method, url.path, user)
         except HubError as err:
-            status, headers, payload = err.status, {}, json.dumps({"error": err.message}).encode()
+            body = {"error": err.message}
+            if "url_path" in err.extra:
+                body["url"] = f"http://{self.headers['Host']}/{err.extra['url_path']}"
+            status, headers, payload = err.status, {}, json.dumps(body).encode()
             if err.code:
                 headers["X-Error-Code"] = err.code
             headers["X-Error-Message"] = err.message
