@@ -261,8 +261,10 @@ def generate_sample(checkpoint_dir: str | os.PathLike, out_path: str | os.PathLi
     Returns (``SampleInfo``, the pipeline's model), the model being reused for the card's figures.
     """
     from transformers import pipeline
+    from transformers.pipelines import PIPELINE_REGISTRY
 
-    pipe = pipeline(TASK, model=str(checkpoint_dir))
+    # pipeline_class: a config.json saved by Pipeline.save_pretrained would otherwise demand trust_remote_code.
+    pipe = pipeline(TASK, model=str(checkpoint_dir), pipeline_class=PIPELINE_REGISTRY.supported_tasks[TASK]["impl"])
     style = sample_style(record, pipe.tokenizer.styles)
     instruments = [name for name in record.get("instruments") or [] if name in pipe.tokenizer.instruments]
     piece = pipe(style=style, instruments=instruments[:SAMPLE_MAX_INSTRUMENTS] or None, seconds=seconds, seed=seed)[0]

@@ -161,6 +161,22 @@ def test_card_license_from_the_corpus():
     assert hub.card_license(two, override="apache-2.0") == "apache-2.0"
 
 
+def test_stage_repo_from_a_config_saved_by_a_pipeline(tmp_path):
+    """Pipeline.save_pretrained leaves custom_pipelines in config.json: staging (whose sample loads the
+    checkpoint with the package's pipeline) still works and moves it out of the uploaded config."""
+    checkpoint = make_checkpoint(tmp_path / "ckpt")
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["custom_pipelines"] = {"midi-generation": {"impl": "pipeline_midi_generation.MidiGenerationPipeline",
+                                                      "pt": ["AutoModelForCausalLM"], "type": "text"}}
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    files = hub.stage_repo(checkpoint, tmp_path / "staged", "a/b", sample_seconds=SAMPLE_SECONDS)
+    assert {"README.md", "sample.mid", "model.safetensors"} <= set(files)
+    assert set(files) == {p.name for p in (tmp_path / "staged").iterdir()}
+    staged = json.loads((tmp_path / "staged" / "config.json").read_text())
+    assert "custom_pipelines" not in staged and REMOTE_PIPELINES_KEY in staged
+    assert json.loads((checkpoint / "config.json").read_text()) == config  # the checkpoint is only read
+
+
 def test_model_card_from_a_sparse_record():
     record = {"corpus": {"path": "/data/corpus"}, "metrics": {"eval_loss": 3.0}}
     sample = hub.SampleInfo(seconds=1.0, notes=3, instruments=["piano"], style="unknown", seed=0)
@@ -177,12 +193,14 @@ def hub_server():
         yield server
 
 
-def child_env(server: HubServer, home: Path, token: str | None = None, **extra) -> dict:
-    """Environment of a child process: this worktree's package first, a private HF_HOME, no stray HF_*."""
+def child_env(server: HubServer | None, home: Path, token: str | None = None, **extra) -> dict:
+    """Environment of a child process: this worktree's package first, a private HF_HOME, no stray HF_*;
+    the local Hub as endpoint (``server=None``: the real Hub)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE_", "TRANSFORMERS_"))}
-    env.update(HF_ENDPOINT=server.url, HF_HOME=str(home), PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1",
-               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error",
-               TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
+    env.update(HF_HOME=str(home), PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", HF_HUB_DISABLE_TELEMETRY="1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
+    if server is not None:
+        env["HF_ENDPOINT"] = server.url
     if token:
         env["HF_TOKEN"] = token
     env.update(extra)
@@ -331,18 +349,19 @@ print(json.dumps({{"pipeline": type(generate).__module__, "tokenizer": type(gene
     return run_child(code, env, cwd), home, cwd
 
 
-def test_user_without_package_loads_with_trust_remote_code(no_package_user):
+def test_user_without_package_loads_with_trust_remote_code(no_package_user, package_user):
     out, _, cwd = no_package_user
     assert out["pipeline"].startswith("transformers_modules.") and out["pipeline"].endswith(".pipeline_midi_generation")
     assert out["tokenizer"].startswith("transformers_modules.") and out["loaded"] == []
     midi = mido.MidiFile(cwd / "generated.mid")
     notes = sum(1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity > 0)
     assert notes == out["notes"] > 0
+    assert out["notes"] == package_user[0]["card_piece_notes"]  # the repo's code makes the same music as the package
 
 
-def offline_env(server: HubServer, home: Path) -> dict:
+def offline_env(home: Path) -> dict:
     # A closed port as endpoint: any request that slipped past offline mode would fail loudly.
-    return child_env(server, home, HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
+    return child_env(None, home, HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
 
 
 def test_offline_from_a_populated_cache(hub_server, package_user, pushed):
@@ -364,7 +383,7 @@ def test_offline_from_a_populated_cache(hub_server, package_user, pushed):
         print(json.dumps({{"notes": out["notes"], "tok": type(tok).__name__, "missing": missing,
                           "pinned": float(pinned.transformer.wte.weight.double().sum())}}))
     """
-    out = run_child(code, offline_env(hub_server, home), cwd)
+    out = run_child(code, offline_env(home), cwd)
     assert out["tok"] == "MuseNetTokenizer" and out["pinned"] == pytest.approx(fingerprint(pushed["v1"]))
     assert out["notes"] == package_user[0]["notes"]  # same model, same seed: same music as online
     assert "couldn't find them in the cached files" in out["missing"]  # transformers' offline cache miss
@@ -380,7 +399,7 @@ generate = pipeline("midi-generation", model={REPO!r}, trust_remote_code=True)
 piece = generate(seconds={SAMPLE_SECONDS}, seed=0)[0]
 print(json.dumps({{"notes": piece["notes"], "pipeline": type(generate).__module__}}))
 """
-    env = offline_env(hub_server, home)
+    env = offline_env(home)
     env.pop("PYTHONPATH")
     out = run_child(code, env, cwd)
     assert out["pipeline"].startswith("transformers_modules.") and out["notes"] >= 0
