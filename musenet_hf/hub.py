@@ -35,7 +35,9 @@ import huggingface_hub
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 from huggingface_hub.repocard_data import EvalResult
+from transformers import HfArgumentParser, Pipeline, pipeline
 from transformers.dynamic_module_utils import get_relative_import_files
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_musenet_remote import REMOTE_PIPELINES_KEY, MuseNetRemoteConfig
 from .tokenization_musenet import MuseNetTokenizer
@@ -124,8 +126,6 @@ class PushArguments:
 def parse_push_args(argv: list[str] | None = None) -> PushArguments:
     """``PushArguments`` from the command line: a leading CHECKPOINT_DIR is positional, a lone .json
     file holds all arguments."""
-    from transformers import HfArgumentParser
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(PushArguments)
     parser.usage = "push_to_hub.py CHECKPOINT_DIR --repo-id NAME [--private] [--revision R] [--commit-message M] [options]"
@@ -181,23 +181,22 @@ def weight_files(root: Path) -> list[str]:
 
 
 # --- remote code ----------------------------------------------------------------------------------
+def registered_pipeline_class() -> type[Pipeline]:
+    """The pipeline class ``import musenet_hf`` registered for ``TASK``."""
+    return PIPELINE_REGISTRY.supported_tasks[TASK]["impl"]
+
+
 def remote_pipeline_spec() -> dict:
     """The registered ``midi-generation`` task as config.json stores a custom pipeline (class names)."""
-    from transformers.pipelines import PIPELINE_REGISTRY
-
     info = PIPELINE_REGISTRY.supported_tasks[TASK]
-    impl = info["impl"]
     # No "default": the registered default model is a local path that means nothing on another machine.
-    return {TASK: {"impl": f"{impl.__module__.rsplit('.', 1)[-1]}.{impl.__name__}",
-                   "pt": [cls.__name__ for cls in info["pt"]], "tf": [], "type": info["type"]}}
+    return {TASK: {"impl": qualified_name(info["impl"]), "pt": [cls.__name__ for cls in info["pt"]], "type": info["type"]}}
 
 
 def remote_code_files() -> list[Path]:
     """The package modules a repo needs for ``trust_remote_code`` loading: the pipeline, tokenizer and
     config modules and everything they import relatively; each is checked by ``check_remote_module``."""
-    from transformers.pipelines import PIPELINE_REGISTRY
-
-    roots = [PIPELINE_REGISTRY.supported_tasks[TASK]["impl"], MuseNetTokenizer, MuseNetRemoteConfig]
+    roots = [registered_pipeline_class(), MuseNetTokenizer, MuseNetRemoteConfig]
     files: dict[str, Path] = {}
     for cls in roots:
         root = Path(sys.modules[cls.__module__].__file__)
@@ -254,24 +253,22 @@ def qualified_name(cls: type) -> str:
 
 
 # --- sample and model card ------------------------------------------------------------------------
-def generate_sample(checkpoint_dir: str | os.PathLike, out_path: str | os.PathLike, record: dict,
-                    seconds: float = DEFAULT_SAMPLE_SECONDS, seed: int = 0):
-    """Write a short piece from the checkpoint to ``out_path`` with the ``midi-generation`` pipeline.
+def load_pipeline(checkpoint_dir: str | os.PathLike) -> Pipeline:
+    """The package's ``midi-generation`` pipeline on a local checkpoint. ``pipeline_class`` is explicit
+    because a config.json saved by ``Pipeline.save_pretrained`` would otherwise demand trust_remote_code."""
+    return pipeline(TASK, model=str(checkpoint_dir), pipeline_class=registered_pipeline_class())
 
-    Returns (``SampleInfo``, the pipeline's model), the model being reused for the card's figures.
-    """
-    from transformers import pipeline
-    from transformers.pipelines import PIPELINE_REGISTRY
 
-    # pipeline_class: a config.json saved by Pipeline.save_pretrained would otherwise demand trust_remote_code.
-    pipe = pipeline(TASK, model=str(checkpoint_dir), pipeline_class=PIPELINE_REGISTRY.supported_tasks[TASK]["impl"])
+def generate_sample(pipe: Pipeline, out_path: str | os.PathLike, record: dict,
+                    seconds: float = DEFAULT_SAMPLE_SECONDS, seed: int = 0) -> SampleInfo:
+    """Write a short piece to ``out_path``: the first style the record names, up to
+    ``SAMPLE_MAX_INSTRUMENTS`` of its instruments (else the pipeline's default), ``seconds`` of music."""
     style = sample_style(record, pipe.tokenizer.styles)
     instruments = [name for name in record.get("instruments") or [] if name in pipe.tokenizer.instruments]
     piece = pipe(style=style, instruments=instruments[:SAMPLE_MAX_INSTRUMENTS] or None, seconds=seconds, seed=seed)[0]
     piece["midi"].save(str(out_path))
-    info = SampleInfo(seconds=float(piece["seconds"]), notes=int(piece["notes"]),
+    return SampleInfo(seconds=float(piece["seconds"]), notes=int(piece["notes"]),
                       instruments=list(piece["instruments"]), style=style, seed=seed)
-    return info, pipe.model
 
 
 def sample_style(record: dict, known: list[str]) -> str:
@@ -358,10 +355,8 @@ def build_model_card(record: dict, config: dict, repo_id: str, sample: SampleInf
 # --- staging and pushing --------------------------------------------------------------------------
 def stage_repo(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, repo_id: str,
                sample_seconds: float = DEFAULT_SAMPLE_SECONDS, seed: int = 0, license: str | None = None) -> list[str]:
-    """Write into ``out_dir`` exactly what ``push_checkpoint`` uploads; returns the file names.
-
-    The checkpoint folder itself is only read.
-    """
+    """Write into ``out_dir`` (new or empty) exactly what ``push_checkpoint`` uploads; returns the file
+    names. The checkpoint folder itself is only read."""
     root, out = Path(checkpoint_dir), Path(out_dir)
     files = validate_checkpoint(root)
     code = remote_code_files()
@@ -373,8 +368,9 @@ def stage_repo(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, re
     for path in code:
         shutil.copyfile(path, out / path.name)
     record = read_json(root / TRAINING_RECORD)
-    sample, model = generate_sample(root, out / SAMPLE_FILENAME, record, sample_seconds, seed)
-    card = build_model_card(record, read_json(root / "config.json"), repo_id, sample, model.num_parameters(), license)
+    pipe = load_pipeline(root)
+    sample = generate_sample(pipe, out / SAMPLE_FILENAME, record, sample_seconds, seed)
+    card = build_model_card(record, read_json(root / "config.json"), repo_id, sample, pipe.model.num_parameters(), license)
     card.save(out / "README.md")
     return sorted([*files, *(p.name for p in code), SAMPLE_FILENAME, "README.md"])
 
@@ -386,7 +382,7 @@ def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bo
 
     Args:
         checkpoint_dir: a folder written by train.py (see ``validate_checkpoint``).
-        repo_id: "user/name" (or "name" for the token's own namespace).
+        repo_id: "user/name" or "org/name" ("name" alone: the token owner's namespace).
         private: create the repo private (an existing repo keeps its visibility).
         revision: branch to commit to; created from main if missing.
         token: a write token; default ``HF_TOKEN`` or the one saved by ``hf auth login``.
@@ -400,13 +396,16 @@ def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bo
     if not token:
         raise HubTokenError("pushing needs a Hugging Face write token: pass --token, set HF_TOKEN or run `hf auth login`")
     api = HfApi(token=token)
-    with hub_errors(repo_id, revision), tempfile.TemporaryDirectory(prefix="musenet-hub-") as staging:
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-        files = stage_repo(checkpoint_dir, staging, repo_id, sample_seconds, seed, license)
-        if revision and revision != huggingface_hub.constants.DEFAULT_REVISION:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        message = commit_message or f"Upload {Path(checkpoint_dir).resolve().name} with musenet_hf"
-        info = api.upload_folder(repo_id=repo_id, folder_path=staging, revision=revision, commit_message=message)
+    with hub_errors(repo_id, revision):
+        if "/" not in repo_id:  # the card's snippets need the full id
+            repo_id = f"{api.whoami()['name']}/{repo_id}"
+        with tempfile.TemporaryDirectory(prefix="musenet-hub-") as staging:
+            files = stage_repo(checkpoint_dir, staging, repo_id, sample_seconds, seed, license)
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision and revision != huggingface_hub.constants.DEFAULT_REVISION:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            message = commit_message or f"Upload {Path(checkpoint_dir).resolve().name} with musenet_hf"
+            info = api.upload_folder(repo_id=repo_id, folder_path=staging, revision=revision, commit_message=message)
     return PushResult(repo_id, revision or huggingface_hub.constants.DEFAULT_REVISION, info.oid, info.commit_url, files)
 
 

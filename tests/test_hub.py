@@ -237,10 +237,11 @@ def pushed(hub_server, tmp_path_factory):
         codes = [main([{str(v1)!r}, "--repo-id", {REPO!r}, *common]),
                  main([{str(v2)!r}, "--repo-id", {REPO!r}, "--commit-message", "v2: second seed", *common]),
                  main([{str(v1)!r}, "--repo-id", {REPO!r}, "--revision", "dev", *common]),
-                 main([{str(v1)!r}, "--repo-id", {PRIVATE_REPO!r}, "--private", *common])]
+                 main([{str(v1)!r}, "--repo-id", {PRIVATE_REPO!r}, "--private", *common]),
+                 main([{str(v1)!r}, "--repo-id", "bare-name", *common])]
         print(json.dumps(codes))
     """
-    assert run_child(code, child_env(hub_server, root / "home", TOKEN), root) == [0, 0, 0, 0]
+    assert run_child(code, child_env(hub_server, root / "home", TOKEN), root) == [0, 0, 0, 0, 0]
     repo = hub_server.state.repos[REPO]
     commits = list(repo.commits.values())  # insertion order: initial, v1, v2, (dev has its own commit)
     return {"v1": v1, "v2": v2, "commit_v1": commits[1].oid, "commit_v2": repo.branches["main"],
@@ -263,6 +264,12 @@ def test_push_uploads_model_code_card_and_sample(pushed):
     assert main.files["pipeline_midi_generation.py"] == (REPO_ROOT / "musenet_hf" / "pipeline_midi_generation.py").read_bytes()
     assert repo.resolve("dev").files["model.safetensors"] == (pushed["v1"] / "model.safetensors").read_bytes()
     assert "auto_map" not in json.loads((pushed["v1"] / "config.json").read_text())  # the checkpoint itself is untouched
+
+
+def test_push_to_a_bare_name_uses_the_token_owners_namespace(pushed, hub_server):
+    readme = hub_server.state.repos[f"{USER}/bare-name"].resolve("main").files["README.md"].decode()
+    assert f'model="{USER}/bare-name"' in readme
+    assert hub_server.state.repos[PRIVATE_REPO].private and not pushed["repo"].private
 
 
 def test_model_card_metadata_and_body(pushed, tmp_path):
@@ -305,8 +312,9 @@ def package_user(hub_server, pushed, tmp_path_factory):
         pinned = AutoModelForCausalLM.from_pretrained({REPO!r}, revision={pushed["commit_v1"]!r})
         dev = AutoModelForCausalLM.from_pretrained({REPO!r}, revision="dev")
         out = pipe(seconds={SAMPLE_SECONDS}, seed=1)[0]
+        trusting = pipeline("midi-generation", model={REPO!r}, trust_remote_code=True)
         print(json.dumps({{
-            "pipeline": type(pipe).__module__, "tokenizer": type(tokenizer).__module__,
+            "pipeline": type(pipe).__module__, "trusting": type(trusting).__module__, "tokenizer": type(tokenizer).__module__,
             "model": type(model).__name__, "card_piece_notes": piece["notes"], "notes": out["notes"],
             "main": float(model.transformer.wte.weight.double().sum()),
             "pinned": float(pinned.transformer.wte.weight.double().sum()),
@@ -319,6 +327,7 @@ def package_user(hub_server, pushed, tmp_path_factory):
 def test_package_user_needs_no_trust_remote_code(package_user, pushed):
     out, _, cwd = package_user
     assert out["pipeline"] == "musenet_hf.pipeline_midi_generation"
+    assert out["trusting"].startswith("transformers_modules.")  # trust_remote_code=True runs the repo's copy
     assert out["tokenizer"] == "musenet_hf.tokenization_musenet" and out["model"] == "GPT2LMHeadModel"
     assert out["main"] == pytest.approx(fingerprint(pushed["v2"]))
     assert out["pinned"] == pytest.approx(fingerprint(pushed["v1"])) != pytest.approx(out["main"])
