@@ -110,17 +110,17 @@ class SampleInfo:
 class PushArguments:
     """``push_to_hub.py CHECKPOINT_DIR --repo-id NAME [options]`` (or one .json file with these keys)."""
 
-    checkpoint_dir: str = field(metadata={"help": "checkpoint folder written by train.py (save_pretrained + training_record.json)"})
+    checkpoint_dir: str = field(metadata={"help": "checkpoint folder written by train.py"})
     repo_id: str = field(metadata={"help": "Hub repo to push to: user/name or org/name (created if missing)"})
     private: bool = field(default=False, metadata={"help": "create the repo private (an existing repo keeps its visibility)"})
-    revision: str | None = field(default=None, metadata={"help": "branch to commit to (created from main if missing; default main)"})
-    commit_message: str | None = field(default=None, metadata={"help": "commit message (default: names the checkpoint folder)"})
+    revision: str | None = field(default=None, metadata={"help": "branch to commit to, created from main if missing"})
+    commit_message: str | None = field(default=None, metadata={"help": "commit message; unset: names the checkpoint folder"})
     token: str | None = field(
-        default=None, metadata={"help": "write token (default: HF_TOKEN or `hf auth login`; prefer those to keep it out of shell history)"})
-    sample_seconds: float = field(default=DEFAULT_SAMPLE_SECONDS, metadata={"help": "seconds of music in the uploaded sample.mid"})
+        default=None, metadata={"help": "write token; unset: HF_TOKEN or `hf auth login` (which keep it out of shell history)"})
+    sample_seconds: float = field(default=DEFAULT_SAMPLE_SECONDS, metadata={"help": "seconds of music in sample.mid"})
     seed: int = field(default=0, metadata={"help": "seed of the sample"})
     license: str | None = field(
-        default=None, metadata={"help": "Hub licence id for the card (default: the corpus sources' shared licence, else 'other')"})
+        default=None, metadata={"help": "Hub licence id for the card; unset: the corpus sources' shared licence, else 'other'"})
 
 
 def parse_push_args(argv: list[str] | None = None) -> PushArguments:
@@ -176,7 +176,8 @@ def weight_files(root: Path) -> list[str]:
     shards = sorted(set(json.loads((root / WEIGHTS_INDEX).read_text(encoding="utf-8"))["weight_map"].values()))
     for shard in shards:
         if not (root / shard).is_file():
-            raise CheckpointIncompleteError(f"checkpoint folder {root} is incomplete: {shard} (listed in {WEIGHTS_INDEX}) is missing")
+            raise CheckpointIncompleteError(
+                f"checkpoint folder {root} is incomplete: {shard} (listed in {WEIGHTS_INDEX}) is missing")
     return [WEIGHTS_INDEX] + shards
 
 
@@ -299,6 +300,10 @@ def fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def hours(seconds) -> str:
+    return f"{seconds / 3600:.2f} h" if isinstance(seconds, (int, float)) else "not recorded"
+
+
 def build_model_card(record: dict, config: dict, repo_id: str, sample: SampleInfo, num_parameters: int,
                      license: str | None = None) -> ModelCard:
     """README.md for the repo: Hub metadata plus the template filled from the training record."""
@@ -342,7 +347,7 @@ def build_model_card(record: dict, config: dict, repo_id: str, sample: SampleInf
         "corpus_path": (record.get("corpus") or {}).get("path", "not recorded"),
         "preset": fmt(record.get("preset")),
         "hardware": fmt(record.get("hardware")),
-        "train_time": f"{record['train_seconds'] / 3600:.2f} h" if isinstance(record.get("train_seconds"), (int, float)) else "not recorded",
+        "train_time": hours(record.get("train_seconds")),
         "training_args": training_args,
         "metrics": [("validation loss (nats/token)", fmt(metrics.get("eval_loss"))),
                     ("perplexity", fmt(metrics.get("perplexity"))),

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_BRANCH = "main"
+GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"  # what a new Hub repo starts with
 INVALID_TOKEN_MESSAGE = "Invalid credentials in Authorization header"  # the text the client keys on
 # Every repo route starts like this; the revision segment is URL-quoted by the client (no "/" inside).
 API_REPO_ROUTE = re.compile(r"^/api/models/(?P<ns>[^/]+)/(?P<name>[^/]+)(?:/(?P<rest>.*))?$")
@@ -108,7 +109,7 @@ class HubState:
             raise HubError(409, "You already created this model repo", url_path=repo_id)
         repo = Repo(repo_id, owner=user, private=private)
         self.repos[repo_id] = repo
-        self.commit(repo, DEFAULT_BRANCH, "initial commit", {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
+        self.commit(repo, DEFAULT_BRANCH, "initial commit", {".gitattributes": GITATTRIBUTES})
         return repo
 
     @staticmethod
@@ -308,7 +309,8 @@ class HubHandler(BaseHTTPRequestHandler):
         if path not in commit.files:
             raise HubError(404, f"{path} does not exist on {revision}", "EntryNotFound")
         content = commit.files[path]
-        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{git_blob_oid(content)}"', "Content-Type": "application/octet-stream"}
+        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{git_blob_oid(content)}"',
+                   "Content-Type": "application/octet-stream"}
         return 200, headers, content
 
 

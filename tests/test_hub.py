@@ -141,12 +141,14 @@ def test_hub_config_keeps_custom_pipelines_out_of_config_json():
     spec = config[REMOTE_PIPELINES_KEY]["midi-generation"]
     assert spec["impl"] == "pipeline_midi_generation.MidiGenerationPipeline" and spec["pt"] == ["AutoModelForCausalLM"]
     assert "default" not in spec  # the registered default is a local path
-    assert config["auto_map"] == {"AutoModelForCausalLM": "x.Y", "AutoConfig": "configuration_musenet_remote.MuseNetRemoteConfig"}
+    remote_config = "configuration_musenet_remote.MuseNetRemoteConfig"
+    assert config["auto_map"] == {"AutoModelForCausalLM": "x.Y", "AutoConfig": remote_config}
 
 
 def test_parse_push_args_positional_and_json(tmp_path):
     args = hub.parse_push_args(["runs/x", "--repo-id", "a/b", "--private", "--revision", "dev", "--commit-message", "hi"])
-    assert (args.checkpoint_dir, args.repo_id, args.private, args.revision, args.commit_message) == ("runs/x", "a/b", True, "dev", "hi")
+    parsed = (args.checkpoint_dir, args.repo_id, args.private, args.revision, args.commit_message)
+    assert parsed == ("runs/x", "a/b", True, "dev", "hi")
     config = tmp_path / "push.json"
     config.write_text(json.dumps({"checkpoint_dir": "runs/y", "repo_id": "a/c", "sample_seconds": 3}))
     args = hub.parse_push_args([str(config)])
@@ -260,7 +262,8 @@ def test_push_uploads_model_code_card_and_sample(pushed):
     assert not [f for f in files if f.endswith((".bin", ".pkl"))], "pickles must never be published"
     config = json.loads(main.files["config.json"])
     assert "custom_pipelines" not in config and REMOTE_PIPELINES_KEY in config
-    assert json.loads(main.files["tokenizer_config.json"])["auto_map"]["AutoTokenizer"] == [None, "tokenization_musenet.MuseNetTokenizer"]
+    tokenizer_auto_map = json.loads(main.files["tokenizer_config.json"])["auto_map"]
+    assert tokenizer_auto_map["AutoTokenizer"] == [None, "tokenization_musenet.MuseNetTokenizer"]
     assert main.files["pipeline_midi_generation.py"] == (REPO_ROOT / "musenet_hf" / "pipeline_midi_generation.py").read_bytes()
     assert repo.resolve("dev").files["model.safetensors"] == (pushed["v1"] / "model.safetensors").read_bytes()
     assert "auto_map" not in json.loads((pushed["v1"] / "config.json").read_text())  # the checkpoint itself is untouched
@@ -350,8 +353,13 @@ try:
 except ModuleNotFoundError:
     pass
 exec({remote!r})
+from transformers import AutoModelForCausalLM
+trusted = AutoModelForCausalLM.from_pretrained({REPO!r}, trust_remote_code=True)  # remote config class, GPT-2 model
+plain = AutoModelForCausalLM.from_pretrained({REPO!r})
 print(json.dumps({{"pipeline": type(generate).__module__, "tokenizer": type(generate.tokenizer).__module__,
-                  "notes": piece["notes"], "loaded": sorted(m for m in sys.modules if m.startswith("musenet_hf"))}}))
+                  "notes": piece["notes"], "loaded": sorted(m for m in sys.modules if m.startswith("musenet_hf")),
+                  "models": [type(trusted).__name__, type(plain).__name__],
+                  "custom_pipelines": [hasattr(trusted.config, "custom_pipelines"), hasattr(plain.config, "custom_pipelines")]}}))
 """
     env = child_env(hub_server, home)
     env.pop("PYTHONPATH")
@@ -362,6 +370,8 @@ def test_user_without_package_loads_with_trust_remote_code(no_package_user, pack
     out, _, cwd = no_package_user
     assert out["pipeline"].startswith("transformers_modules.") and out["pipeline"].endswith(".pipeline_midi_generation")
     assert out["tokenizer"].startswith("transformers_modules.") and out["loaded"] == []
+    assert out["models"] == ["GPT2LMHeadModel", "GPT2LMHeadModel"]
+    assert out["custom_pipelines"] == [True, False]  # only a caller trusting remote code sees the pipeline spec
     midi = mido.MidiFile(cwd / "generated.mid")
     notes = sum(1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity > 0)
     assert notes == out["notes"] > 0

@@ -6,7 +6,6 @@ Runs only with a token (HF_TOKEN) and a reachable huggingface.co; everywhere els
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import uuid
