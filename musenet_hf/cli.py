@@ -9,6 +9,8 @@ import sys
 
 COMMAND_MODULES = [
     "musenet_hf.commands.tokenize",
+    "musenet_hf.commands.generate",
+    "musenet_hf.commands.catalog",
 ]
 
 

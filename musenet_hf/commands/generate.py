@@ -1,0 +1,80 @@
+"""``musenet-hf generate``: new MIDI in a style and instrumentation, one file per variation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="generate MIDI with the midi-generation pipeline")
+    p.add_argument("--style", default="unknown",
+                   help="a style name, or a blend like 'bach:0.5,pop:0.5' (see `musenet-hf styles`)")
+    p.add_argument("--instruments", default=None,
+                   help="comma-separated families, e.g. piano,bass,drums (default: the primer's, else piano)")
+    p.add_argument("--primer", default=None, help="a MIDI file whose beginning starts the piece")
+    p.add_argument("--primer-seconds", type=float, default=None, help="use only this many seconds of the primer")
+    p.add_argument("--primer-notes", type=int, default=None, help="use only the primer's first N notes")
+    p.add_argument("--seconds", type=float, default=30.0, help="seconds of new music after the primer")
+    p.add_argument("--variations", type=int, default=1, help="how many pieces, generated as one batch")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1.0)")
+    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens (default: off)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default 0.95)")
+    p.add_argument("--seed", type=int, default=None, help="same seed, same music")
+    p.add_argument("--bpm", type=float, default=None, help="tempo of the output (default: the primer's, else 120)")
+    p.add_argument("--loose-instruments", action="store_true",
+                   help="let the header only suggest the instruments, as MuseNet did (default: strict)")
+    p.add_argument("--allow-early-end", action="store_true", help="let the model end before --seconds")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--model", default=None, help="checkpoint directory or Hub id (default: the bundled model)")
+    p.add_argument("--out", default=".", help="directory for the .mid files")
+    p.add_argument("--name", default="musenet", help="file name prefix: NAME-1.mid, NAME-2.mid, ...")
+    p.set_defaults(func=run)
+
+
+def parse_style(text: str):
+    """'bach' -> 'bach'; 'bach:0.5,pop:0.5' -> {'bach': 0.5, 'pop': 0.5}."""
+    if ":" not in text:
+        return text
+    blend = {}
+    for part in text.split(","):
+        name, _, weight = part.partition(":")
+        try:
+            blend[name.strip()] = float(weight)
+        except ValueError:
+            raise ValueError(f"bad style weight in {part!r}; write a blend as name:weight,name:weight") from None
+    return blend
+
+
+def load_pipeline(model: str | None):
+    from transformers import pipeline
+
+    from .. import DEFAULT_MODEL_DIR
+
+    return pipeline("midi-generation", model=str(model or DEFAULT_MODEL_DIR))
+
+
+def run(args) -> int:
+    from ..errors import MidiError
+
+    options = dict(
+        style=None, instruments=args.instruments, seconds=args.seconds, primer_seconds=args.primer_seconds,
+        primer_notes=args.primer_notes, bpm=args.bpm, strict_instruments=not args.loose_instruments,
+        allow_early_end=args.allow_early_end, num_return_sequences=args.variations, seed=args.seed,
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_threads=args.threads,
+        progress_bar=True,
+    )
+    try:
+        options["style"] = parse_style(args.style)
+        gen = load_pipeline(args.model)
+        results = gen(args.primer, **{k: v for k, v in options.items() if v is not None})
+    except (MidiError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, result in enumerate(results, start=1):
+        path = out / f"{args.name}-{i}.mid"
+        result["midi"].save(path)
+        print(f"wrote {path}  {result['seconds']:.1f} s, {result['notes']} notes, {', '.join(result['instruments']) or 'silence'}")
+    return 0

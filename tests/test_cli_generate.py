@@ -1,0 +1,65 @@
+"""``musenet-hf generate / styles / instruments`` against a tiny checkpoint."""
+
+from __future__ import annotations
+
+import mido
+import pytest
+from pipeline_fixtures import tiny_model_dir  # noqa: F401
+
+from musenet_hf.cli import main as cli_main
+from musenet_hf.commands.generate import parse_style
+
+
+def test_generate_writes_one_file_per_variation(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = cli_main([
+        "generate", "--model", str(tiny_model_dir), "--style", "bach", "--instruments", "piano,violin",
+        "--seconds", "2", "--variations", "2", "--seed", "0", "--top-k", "50", "--out", str(out),
+    ])
+    assert rc == 0
+    files = sorted(out.glob("*.mid"))
+    assert [f.name for f in files] == ["musenet-1.mid", "musenet-2.mid"]
+    captured = capsys.readouterr()
+    assert all(str(f) in captured.out for f in files)
+    assert "/2.0 s" in captured.err  # the progress bar counts seconds of music
+    for f in files:
+        midi = mido.MidiFile(f)
+        assert abs(midi.length - 2.0) < 0.02
+        assert {m.name for t in midi.tracks for m in t if m.type == "track_name"} <= {"piano", "violin"}
+
+
+def test_generate_with_primer_and_blend(tiny_model_dir, tmp_path):
+    primer = mido.MidiFile()
+    primer.tracks.append(mido.MidiTrack([
+        mido.Message("note_on", note=60, velocity=80, time=0), mido.Message("note_off", note=60, time=960),
+    ]))
+    primer.save(tmp_path / "p.mid")
+    rc = cli_main([
+        "generate", "--model", str(tiny_model_dir), "--primer", str(tmp_path / "p.mid"), "--primer-seconds", "1",
+        "--style", "bach:0.5,pop:0.5", "--seconds", "1", "--out", str(tmp_path), "--name", "x",
+    ])
+    assert rc == 0
+    assert abs(mido.MidiFile(tmp_path / "x-1.mid").length - 2.0) < 0.02
+
+
+def test_generate_reports_bad_input_without_a_traceback(tiny_model_dir, tmp_path, capsys):
+    assert cli_main(["generate", "--model", str(tiny_model_dir), "--style", "nope", "--out", str(tmp_path)]) == 2
+    assert "valid styles" in capsys.readouterr().err
+    (tmp_path / "bad.mid").write_bytes(b"not midi")
+    assert cli_main(["generate", "--model", str(tiny_model_dir), "--primer", str(tmp_path / "bad.mid"), "--out", str(tmp_path)]) == 2
+    assert "bad.mid" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.mid"))[1:]  # only the bad primer itself
+
+
+@pytest.mark.parametrize("listing, first", [("styles", "unknown"), ("instruments", "piano")])
+def test_listings(tiny_model_dir, capsys, listing, first):
+    assert cli_main([listing, "--model", str(tiny_model_dir)]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines[0] == first and len(lines) > 5
+
+
+def test_parse_style():
+    assert parse_style("bach") == "bach"
+    assert parse_style("bach:0.25,pop:0.75") == {"bach": 0.25, "pop": 0.75}
+    with pytest.raises(ValueError, match="name:weight"):
+        parse_style("bach:x")
