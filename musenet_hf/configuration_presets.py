@@ -1,0 +1,97 @@
+"""Named model sizes for ``GPT2LMHeadModel`` and the one place a model is built from a tokenizer.
+
+A preset fixes depth, width, heads and context (tokens); the vocabulary always comes from the
+tokenizer, so a preset works for any ``EncodingConfig`` and for tokenizers grown by ``add_styles``.
+Parameter counts below are for the default vocabulary (11,813 ids, embeddings tied to the head).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+ATTENTION = "sdpa"  # torch's fused scaled-dot-product attention: flash/memory-efficient kernels on GPU, no extra dependency
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_positions: int  # context length in tokens (MuseNet: 4096)
+    purpose: str
+
+    @property
+    def non_embedding_params(self) -> int:
+        """Weights in the transformer blocks (attention 4*d^2 + MLP 8*d^2 per layer), biases ignored."""
+        return 12 * self.n_layer * self.n_embd**2
+
+
+MODEL_PRESETS: dict[str, ModelPreset] = {
+    # 0.9M params: a few optimizer steps in well under a second on one CPU core
+    "tiny": ModelPreset(2, 64, 2, 256, "tests and smoke runs"),
+    # 6.2M params: ~2.5k tokens/s on 2 CPU cores, i.e. ~9M tokens (one POP909 pass) in an hour
+    "small": ModelPreset(4, 256, 4, 512, "a CPU-only run of about an hour"),
+    # 31M params at 1024 tokens: the bundled default model (minutes on one H100/H200)
+    "base": ModelPreset(8, 512, 8, 1024, "one GPU for minutes; the bundled default model"),
+    # 94M params at 2048 tokens (GPT-2 small shape)
+    "medium": ModelPreset(12, 768, 12, 2048, "one or a few GPUs for hours"),
+    # 316M params at MuseNet's 4096-token context
+    "large": ModelPreset(24, 1024, 16, 4096, "multi-GPU runs with MuseNet's 4096-token context"),
+}
+
+
+def preset_names() -> list[str]:
+    return list(MODEL_PRESETS)
+
+
+def model_config(preset: str, tokenizer, dropout: float = 0.1, context_length: int | None = None) -> GPT2Config:
+    """A ``GPT2Config`` for ``preset`` with the tokenizer's vocabulary and special ids.
+
+    ``context_length`` (tokens) overrides the preset's ``n_positions``.
+    """
+    if preset not in MODEL_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(MODEL_PRESETS)}")
+    p = MODEL_PRESETS[preset]
+    return GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=context_length or p.n_positions,
+        n_embd=p.n_embd,
+        n_layer=p.n_layer,
+        n_head=p.n_head,
+        resid_pdrop=dropout,
+        embd_pdrop=dropout,
+        attn_pdrop=dropout,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        use_cache=True,
+        musenet_preset=preset,
+        musenet_preset_shape=asdict(p),
+    )
+
+
+def build_model(preset: str, tokenizer, dropout: float = 0.1, context_length: int | None = None) -> GPT2LMHeadModel:
+    """A freshly initialised model (SDPA attention) sized by ``preset`` for ``tokenizer``."""
+    config = model_config(preset, tokenizer, dropout, context_length)
+    return GPT2LMHeadModel._from_config(config, attn_implementation=ATTENTION)
+
+
+# Sampling defaults saved with every checkpoint: pure argmax loops on one phrase, and MuseNet itself
+# sampled; top_k over ~12k event ids keeps the rare nonsense tail (odd families, extreme pitches) out.
+DEFAULT_MAX_NEW_TOKENS = 1024  # ~30 s of music at the ~30 tokens/s typical of pop piano
+DEFAULT_TOP_K = 64
+DEFAULT_TEMPERATURE = 1.0
+
+
+def default_generation_config(tokenizer, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> GenerationConfig:
+    return GenerationConfig(
+        do_sample=True,
+        temperature=DEFAULT_TEMPERATURE,
+        top_k=DEFAULT_TOP_K,
+        max_new_tokens=max_new_tokens,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
