@@ -40,6 +40,7 @@ from transformers.dynamic_module_utils import get_relative_import_files
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_musenet_remote import REMOTE_PIPELINES_KEY, MuseNetRemoteConfig
+from .corpus import format_card_table
 from .tokenization_musenet import MuseNetTokenizer
 
 TASK = "midi-generation"
@@ -60,14 +61,16 @@ WEIGHTS_INDEX = "model.safetensors.index.json"
 # Third-party imports remote code may use: what a user without the package is told to install.
 REMOTE_CODE_DEPENDENCIES = ("transformers", "tokenizers", "torch", "numpy", "mido")
 DEFAULT_SAMPLE_SECONDS = 20.0  # long enough to hear a phrase, short enough to generate on a CPU in seconds
-SAMPLE_MAX_INSTRUMENTS = 4  # a small band: the parts interact, yet each gets notes within a short sample
 HUB_TAGS = ["music", "midi", "symbolic-music", "music-generation", "midi-generation", "musenet", "gpt2"]
 # Hub licence ids a corpus licence may map to; anything else is published as "other".
 HUB_LICENSES = ("mit", "apache-2.0", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0",
                 "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-4.0", "gpl-3.0", "lgpl-3.0", "odc-by")
-# Training arguments that describe the user's machine or logging, not the model: left out of the card.
-LOCAL_TRAINING_ARGS = {"output_dir", "overwrite_output_dir", "resume_from_checkpoint", "report_to", "disable_tqdm",
-                       "logging_steps", "dataloader_num_workers", "corpus_dir", "num_proc", "save_steps", "save_total_limit"}
+# Training arguments the card lists (those the record has): the ones that shape the model. The rest
+# (paths on the trainer's machine, logging, checkpoint cadence) stay in training_record.json.
+CARD_TRAINING_ARGS = ("preset", "context_length", "dropout", "learning_rate", "min_lr_ratio", "warmup_steps",
+                      "weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm", "per_device_batch_size",
+                      "gradient_accumulation_steps", "max_steps", "num_train_epochs", "mixed_precision", "augment",
+                      "transpose", "seed")
 
 
 class CheckpointIncompleteError(FileNotFoundError):
@@ -96,6 +99,17 @@ class PushResult:
 
 
 @dataclass
+class SampleOptions:
+    """How ``sample.mid`` is made: seconds of music, seed, style (None: the training data's most frequent)
+    and instrument families (None: the pipeline's default)."""
+
+    seconds: float = DEFAULT_SAMPLE_SECONDS
+    seed: int = 0
+    style: str | None = None
+    instruments: list[str] | None = None
+
+
+@dataclass
 class SampleInfo:
     """What the card says about ``sample.mid``: its length (seconds), notes and the call that made it."""
 
@@ -118,7 +132,10 @@ class PushArguments:
     token: str | None = field(
         default=None, metadata={"help": "write token; unset: HF_TOKEN or `hf auth login` (which keep it out of shell history)"})
     sample_seconds: float = field(default=DEFAULT_SAMPLE_SECONDS, metadata={"help": "seconds of music in sample.mid"})
-    seed: int = field(default=0, metadata={"help": "seed of the sample"})
+    sample_seed: int = field(default=0, metadata={"help": "seed of sample.mid"})
+    sample_style: str | None = field(default=None, metadata={"help": "style of sample.mid; unset: the training data's most frequent"})
+    sample_instruments: str | None = field(
+        default=None, metadata={"help": "comma-separated instrument families of sample.mid; unset: the pipeline's default"})
     license: str | None = field(
         default=None, metadata={"help": "Hub licence id for the card; unset: the corpus sources' shared licence, else 'other'"})
 
@@ -260,22 +277,28 @@ def load_pipeline(checkpoint_dir: str | os.PathLike) -> Pipeline:
     return pipeline(TASK, model=str(checkpoint_dir), pipeline_class=registered_pipeline_class())
 
 
-def generate_sample(pipe: Pipeline, out_path: str | os.PathLike, record: dict,
-                    seconds: float = DEFAULT_SAMPLE_SECONDS, seed: int = 0) -> SampleInfo:
-    """Write a short piece to ``out_path``: the first style the record names, up to
-    ``SAMPLE_MAX_INSTRUMENTS`` of its instruments (else the pipeline's default), ``seconds`` of music."""
-    style = sample_style(record, pipe.tokenizer.styles)
-    instruments = [name for name in record.get("instruments") or [] if name in pipe.tokenizer.instruments]
-    piece = pipe(style=style, instruments=instruments[:SAMPLE_MAX_INSTRUMENTS] or None, seconds=seconds, seed=seed)[0]
+def generate_sample(pipe: Pipeline, out_path: str | os.PathLike, record: dict, options: SampleOptions) -> SampleInfo:
+    """Write a short piece to ``out_path`` (see ``SampleOptions``) and describe it."""
+    style = options.style or sample_style(record, pipe.tokenizer.styles)
+    piece = pipe(style=style, instruments=options.instruments, seconds=options.seconds, seed=options.seed)[0]
     piece["midi"].save(str(out_path))
     return SampleInfo(seconds=float(piece["seconds"]), notes=int(piece["notes"]),
-                      instruments=list(piece["instruments"]), style=style, seed=seed)
+                      instruments=list(piece["instruments"]), style=style, seed=options.seed)
+
+
+def trained_styles(record: dict) -> dict[str, int]:
+    """Pieces per style over the corpus sources, most frequent first (the corpus card counts them)."""
+    counts: dict[str, int] = {}
+    for source in corpus_sources(record):
+        styles = source.get("styles") or {}
+        for name, count in (styles.items() if isinstance(styles, dict) else ((name, 1) for name in styles)):
+            counts[name] = counts.get(name, 0) + int(count)
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def sample_style(record: dict, known: list[str]) -> str:
-    """The first style the model was trained on (from the record), else "unknown"."""
-    trained = [s for s in record.get("styles") or [] if s in known and s != "unknown"]
-    return trained[0] if trained else "unknown"
+    """The style the training data has most pieces of (a header the model has seen), else "unknown"."""
+    return next((name for name in trained_styles(record) if name in known), "unknown")
 
 
 def card_license(record: dict, override: str | None = None) -> str:
@@ -300,33 +323,45 @@ def fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def hours(seconds) -> str:
-    return f"{seconds / 3600:.2f} h" if isinstance(seconds, (int, float)) else "not recorded"
+def duration(seconds) -> str:
+    """Training time for the card: seconds, minutes or hours, whichever reads best."""
+    if not isinstance(seconds, (int, float)):
+        return "not recorded"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
+
+
+def arg_value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def corpus_table(record: dict) -> str:
+    """The training data section: the corpus card's own table, or what the record says instead."""
+    corpus = record.get("corpus") or {}
+    if {"sources", "totals", "rows", "skipped"} <= set(corpus):
+        return format_card_table(corpus)
+    return f"The training record names no corpus card (corpus: {corpus.get('path', 'not recorded')})."
+
+
+def eval_results(metrics: dict, dataset_name: str) -> list[EvalResult]:
+    """model-index entries for the recorded (finite) validation metrics."""
+    names = {"eval_loss": "validation loss (nats/token)", "perplexity": "perplexity", "bits_per_note": "bits per note"}
+    return [EvalResult(task_type="text-generation", task_name="MIDI generation", dataset_type="midi", dataset_name=dataset_name,
+                       dataset_split="validation", metric_type=key, metric_name=name, metric_value=float(metrics[key]))
+            for key, name in names.items()
+            if isinstance(metrics.get(key), (int, float)) and math.isfinite(metrics[key])]
 
 
 def build_model_card(record: dict, config: dict, repo_id: str, sample: SampleInfo, num_parameters: int,
                      license: str | None = None) -> ModelCard:
     """README.md for the repo: Hub metadata plus the template filled from the training record."""
     metrics = record.get("metrics") or {}
-    sources = corpus_sources(record)
-    dataset_names = [str(s["name"]) for s in sources if s.get("name")]
-    eval_results = [
-        EvalResult(task_type="text-generation", task_name="MIDI generation", dataset_type="midi",
-                   dataset_name=", ".join(dataset_names) or "validation split", dataset_split="validation",
-                   metric_type=key, metric_name=name, metric_value=float(metrics[key]))
-        for key, name in (("eval_loss", "validation loss (nats/token)"), ("perplexity", "perplexity"),
-                          ("bits_per_note", "bits per note"))
-        if isinstance(metrics.get(key), (int, float))
-    ]
+    dataset_names = [str(s["name"]) for s in corpus_sources(record) if s.get("name")]
     card_data = ModelCardData(
         license=card_license(record, license), library_name="transformers", tags=list(HUB_TAGS),
-        datasets=dataset_names or None, metrics=["perplexity", "bits_per_note"],
-        model_name=repo_id.split("/")[-1], eval_results=eval_results or None,
+        datasets=dataset_names or None, metrics=["perplexity", "bits_per_note"], model_name=repo_id.split("/")[-1],
+        eval_results=eval_results(metrics, ", ".join(dataset_names) or "validation split") or None,
     )
     args = record.get("training_args") or {}
-    training_args = [(k, fmt(v, 6)) for k, v in sorted(args.items())
-                     if k not in LOCAL_TRAINING_ARGS and v is not None and isinstance(v, (str, int, float, bool))]
-    instruments = record.get("instruments") or []
     context = {
         "repo_id": repo_id,
         "model_name": repo_id.split("/")[-1],
@@ -338,17 +373,16 @@ def build_model_card(record: dict, config: dict, repo_id: str, sample: SampleInf
         "remote_files": ", ".join(f"`{p.name}`" for p in remote_code_files()),
         "sample_description": (f"{sample.seconds:.1f} s, {sample.notes} notes, style {sample.style}, instruments "
                                f"{', '.join(sample.instruments) or 'none'}; generated by this model with seed {sample.seed}."),
+        "trained_styles": ", ".join(f"{k} ({v})" for k, v in trained_styles(record).items()) or "not recorded",
         "styles": record.get("styles") or [],
-        "instruments": instruments,
-        "sources": [{**{k: fmt(s.get(k), 1) for k in ("files", "hours", "notes", "licence")}, "name": s.get("name", "?"),
-                     "styles": ", ".join(s["styles"]) if isinstance(s.get("styles"), list) else fmt(s.get("styles"))}
-                    for s in sources],
-        "skipped": (record.get("corpus") or {}).get("skipped"),
-        "corpus_path": (record.get("corpus") or {}).get("path", "not recorded"),
+        "instruments": record.get("instruments") or [],
+        "corpus_table": corpus_table(record),
         "preset": fmt(record.get("preset")),
         "hardware": fmt(record.get("hardware")),
-        "train_time": hours(record.get("train_seconds")),
-        "training_args": training_args,
+        "train_time": duration(record.get("train_seconds")),
+        "steps": fmt(record.get("steps")),
+        "tokens": f"{record['tokens']:,}" if isinstance(record.get("tokens"), int) else "not recorded",
+        "training_args": [(k, arg_value(args[k])) for k in CARD_TRAINING_ARGS if args.get(k) is not None],
         "metrics": [("validation loss (nats/token)", fmt(metrics.get("eval_loss"))),
                     ("perplexity", fmt(metrics.get("perplexity"))),
                     ("bits per note", fmt(metrics.get("bits_per_note"))),
@@ -359,7 +393,7 @@ def build_model_card(record: dict, config: dict, repo_id: str, sample: SampleInf
 
 # --- staging and pushing --------------------------------------------------------------------------
 def stage_repo(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, repo_id: str,
-               sample_seconds: float = DEFAULT_SAMPLE_SECONDS, seed: int = 0, license: str | None = None) -> list[str]:
+               sample: SampleOptions | None = None, license: str | None = None) -> list[str]:
     """Write into ``out_dir`` (new or empty) exactly what ``push_checkpoint`` uploads; returns the file
     names. The checkpoint folder itself is only read."""
     root, out = Path(checkpoint_dir), Path(out_dir)
@@ -374,15 +408,16 @@ def stage_repo(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, re
         shutil.copyfile(path, out / path.name)
     record = read_json(root / TRAINING_RECORD)
     pipe = load_pipeline(root)
-    sample = generate_sample(pipe, out / SAMPLE_FILENAME, record, sample_seconds, seed)
-    card = build_model_card(record, read_json(root / "config.json"), repo_id, sample, pipe.model.num_parameters(), license)
+    info = generate_sample(pipe, out / SAMPLE_FILENAME, record, sample or SampleOptions())
+    card = build_model_card(record, read_json(root / "config.json"), repo_id, info, pipe.model.num_parameters(), license)
     card.save(out / "README.md")
     return sorted([*files, *(p.name for p in code), SAMPLE_FILENAME, "README.md"])
 
 
 def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bool = False, revision: str | None = None,
                     commit_message: str | None = None, token: str | None = None,
-                    sample_seconds: float = DEFAULT_SAMPLE_SECONDS, seed: int = 0, license: str | None = None) -> PushResult:
+                    sample_seconds: float = DEFAULT_SAMPLE_SECONDS, sample_seed: int = 0, sample_style: str | None = None,
+                    sample_instruments: str | list[str] | None = None, license: str | None = None) -> PushResult:
     """Create ``repo_id`` if needed and upload the checkpoint, remote code, model card and sample.
 
     Args:
@@ -391,12 +426,16 @@ def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bo
         private: create the repo private (an existing repo keeps its visibility).
         revision: branch to commit to; created from main if missing.
         token: a write token; default ``HF_TOKEN`` or the one saved by ``hf auth login``.
-        sample_seconds, seed: length (seconds of music) and seed of ``sample.mid``.
+        sample_seconds, sample_seed, sample_style, sample_instruments: ``sample.mid`` (see ``SampleOptions``;
+            instruments as a list or a comma-separated string).
         license: the card's Hub licence id (default: derived from the corpus licences).
 
     Raises ``CheckpointIncompleteError``, ``HubTokenError``, ``HubRepoNotFoundError``.
     """
     validate_checkpoint(checkpoint_dir)  # before any network call or generation
+    if isinstance(sample_instruments, str):
+        sample_instruments = [name.strip() for name in sample_instruments.split(",") if name.strip()]
+    sample = SampleOptions(sample_seconds, sample_seed, sample_style, sample_instruments or None)
     token = token or huggingface_hub.get_token()
     if not token:
         raise HubTokenError("pushing needs a Hugging Face write token: pass --token, set HF_TOKEN or run `hf auth login`")
@@ -405,7 +444,7 @@ def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bo
         if "/" not in repo_id:  # the card's snippets need the full id
             repo_id = f"{api.whoami()['name']}/{repo_id}"
         with tempfile.TemporaryDirectory(prefix="musenet-hub-") as staging:
-            files = stage_repo(checkpoint_dir, staging, repo_id, sample_seconds, seed, license)
+            files = stage_repo(checkpoint_dir, staging, repo_id, sample, license)
             api.create_repo(repo_id, private=private, exist_ok=True)
             if revision and revision != huggingface_hub.constants.DEFAULT_REVISION:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)

@@ -45,15 +45,21 @@ class _NoMusenetHf:
 sys.meta_path.insert(0, _NoMusenetHf())
 """
 
+# A training record as train.py writes it, its corpus being a corpus card as build_corpus writes it.
 RECORD = {
-    "corpus": {"sources": [{"name": "TinyCorpus", "files": 12, "hours": 0.4, "notes": 9000, "styles": ["pop", "jazz"],
-                            "licence": "CC-BY-4.0"}], "skipped": 2},
-    "training_args": {"learning_rate": 0.0006, "seed": 0, "per_device_batch_size": 8, "output_dir": "/home/me/runs/x"},
+    "corpus": {"sources": [{"name": "TinyCorpus", "files": 12, "hours": 0.4, "notes": 9000, "tokens": 50000,
+                            "styles": {"pop": 8, "jazz": 4}, "licence": "CC-BY-4.0"}],
+               "rows": {"train": 10, "validation": 2}, "skipped": 2, "skipped_reasons": {"no notes": 2},
+               "totals": {"files": 12, "hours": 0.4, "notes": 9000, "tokens": 50000}},
+    "training_args": {"learning_rate": 0.0006, "seed": 0, "per_device_batch_size": 8, "output_dir": "/home/me/runs/x",
+                      "data": "/home/me/midi"},
     "preset": "tiny",
     "metrics": {"eval_loss": 2.75, "perplexity": 15.64, "bits_per_note": 12.34, "baseline_bits_per_note": 20.5},
     "train_seconds": 5400.0,
+    "steps": 1200,
+    "tokens": 4915200,
     "hardware": "2 CPU cores",
-    "styles": ["unknown", "pop", "jazz"],
+    "styles": ["unknown", "pop", "jazz", "bach"],
     "instruments": ["piano", "bass"],
 }
 
@@ -171,12 +177,30 @@ def test_stage_repo_from_a_config_saved_by_a_pipeline(tmp_path):
     config["custom_pipelines"] = {"midi-generation": {"impl": "pipeline_midi_generation.MidiGenerationPipeline",
                                                       "pt": ["AutoModelForCausalLM"], "type": "text"}}
     (checkpoint / "config.json").write_text(json.dumps(config))
-    files = hub.stage_repo(checkpoint, tmp_path / "staged", "a/b", sample_seconds=SAMPLE_SECONDS)
+    files = hub.stage_repo(checkpoint, tmp_path / "staged", "a/b", hub.SampleOptions(seconds=SAMPLE_SECONDS))
     assert {"README.md", "sample.mid", "model.safetensors"} <= set(files)
     assert set(files) == {p.name for p in (tmp_path / "staged").iterdir()}
     staged = json.loads((tmp_path / "staged" / "config.json").read_text())
     assert "custom_pipelines" not in staged and REMOTE_PIPELINES_KEY in staged
     assert json.loads((checkpoint / "config.json").read_text()) == config  # the checkpoint is only read
+
+
+@pytest.mark.slow
+def test_stage_a_checkpoint_written_by_train_py(tmp_path):
+    """The real producer: train.py's checkpoint and training record make a complete card."""
+    from training_fixtures import build_song_corpus, tiny_args, train_cli
+
+    proc = train_cli(tiny_args(build_song_corpus(tmp_path), tmp_path / "run"), tmp_path / "key")
+    log, _ = proc.communicate(timeout=CHILD_TIMEOUT_S)
+    assert proc.returncode == 0, log[-3000:]
+    record = json.loads((tmp_path / "run" / hub.TRAINING_RECORD).read_text())
+    hub.stage_repo(tmp_path / "run", tmp_path / "staged", "a/songs", hub.SampleOptions(seconds=SAMPLE_SECONDS))
+    card = ModelCard.load(tmp_path / "staged" / "README.md")
+    assert card.data.datasets == [s["name"] for s in record["corpus"]["sources"]]
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results}["bits_per_note"] == record["metrics"]["bits_per_note"]
+    assert f"| bits per note | {record['metrics']['bits_per_note']:.3f} |" in card.text
+    assert "not recorded" not in card.text
+    assert (tmp_path / "staged" / "sample.mid").stat().st_size > 0
 
 
 def test_model_card_from_a_sparse_record():
@@ -185,6 +209,7 @@ def test_model_card_from_a_sparse_record():
     card = hub.build_model_card(record, {"n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 64}, "a/b", sample, 400_000)
     assert card.data.license == "other" and card.data.datasets is None
     assert "corpus: /data/corpus" in card.text and "| bits per note | not recorded |" in card.text
+    assert "Styles in the training data** (pieces): not recorded" in card.text
     assert [r.metric_type for r in card.data.eval_results] == ["eval_loss"]
 
 
@@ -238,7 +263,8 @@ def pushed(hub_server, tmp_path_factory):
         common = ["--sample-seconds", "{SAMPLE_SECONDS}"]
         codes = [main([{str(v1)!r}, "--repo-id", {REPO!r}, *common]),
                  main([{str(v2)!r}, "--repo-id", {REPO!r}, "--commit-message", "v2: second seed", *common]),
-                 main([{str(v1)!r}, "--repo-id", {REPO!r}, "--revision", "dev", *common]),
+                 main([{str(v1)!r}, "--repo-id", {REPO!r}, "--revision", "dev", "--sample-style", "jazz",
+                       "--sample-instruments", "bass, piano", "--sample-seed", "3", *common]),
                  main([{str(v1)!r}, "--repo-id", {PRIVATE_REPO!r}, "--private", *common]),
                  main([{str(v1)!r}, "--repo-id", "bare-name", *common])]
         print(json.dumps(codes))
@@ -269,6 +295,13 @@ def test_push_uploads_model_code_card_and_sample(pushed):
     assert "auto_map" not in json.loads((pushed["v1"] / "config.json").read_text())  # the checkpoint itself is untouched
 
 
+def test_sample_options_reach_the_sample_and_the_card(pushed):
+    readme = pushed["repo"].resolve("dev").files["README.md"].decode()
+    described = re.search(r"notes, style jazz, instruments ([a-z, ]+); generated by this model with seed 3", readme)
+    assert described and set(described[1].split(", ")) <= {"bass", "piano"}
+    assert 'generate(style="jazz"' in readme
+
+
 def test_push_to_a_bare_name_uses_the_token_owners_namespace(pushed, hub_server):
     readme = hub_server.state.repos[f"{USER}/bare-name"].resolve("main").files["README.md"].decode()
     assert f'model="{USER}/bare-name"' in readme
@@ -285,11 +318,13 @@ def test_model_card_metadata_and_body(pushed, tmp_path):
     results = {r.metric_type: r.metric_value for r in data.eval_results}
     assert results == {"eval_loss": 2.75, "perplexity": 15.64, "bits_per_note": 12.34}
     text = card.text
-    for expected in ("| TinyCorpus | 12 | 0.4 | 9000 | pop, jazz | CC-BY-4.0 |", "| bits per note | 12.340 |",
-                     "| bigram baseline, bits per note | 20.500 |", "unknown, pop, jazz", "piano, bass",
-                     "| `learning_rate` | 0.000600 |", "1.50 h", f'model="{REPO}", trust_remote_code=True'):
+    for expected in ("| TinyCorpus | 12 | 0.40 | 9,000 | 50,000 | pop (8), jazz (4) | CC-BY-4.0 |",
+                     "| bits per note | 12.340 |", "| bigram baseline, bits per note | 20.500 |",
+                     "(pieces): pop (8), jazz (4)", "accepts** (4): unknown, pop, jazz, bach", "(2 families): piano, bass",
+                     "| `learning_rate` | 0.0006 |", "90.0 min (1200 optimizer steps, 4,915,200 tokens)",
+                     f'model="{REPO}", trust_remote_code=True', 'generate(style="pop", instruments=['):
         assert expected in text, expected
-    assert "output_dir" not in text  # the user's local paths stay out of the card
+    assert "/home/me" not in text  # the trainer's local paths stay out of the card
     (tmp_path / "sample.mid").write_bytes(main.files["sample.mid"])
     sample = mido.MidiFile(tmp_path / "sample.mid")
     notes = sum(1 for track in sample.tracks for msg in track if msg.type == "note_on" and msg.velocity > 0)
