@@ -445,7 +445,8 @@ def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bo
             repo_id = f"{api.whoami()['name']}/{repo_id}"
         with tempfile.TemporaryDirectory(prefix="musenet-hub-") as staging:
             files = stage_repo(checkpoint_dir, staging, repo_id, sample, license)
-            api.create_repo(repo_id, private=private, exist_ok=True)
+            # None, not False: without --private the Hub's default visibility for the namespace applies.
+            api.create_repo(repo_id, private=True if private else None, exist_ok=True)
             if revision and revision != huggingface_hub.constants.DEFAULT_REVISION:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
             message = commit_message or f"Upload {Path(checkpoint_dir).resolve().name} with musenet_hf"
