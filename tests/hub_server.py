@@ -145,6 +145,9 @@ class HubHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         self._dispatch("POST")
 
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         self.query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -184,6 +187,8 @@ class HubHandler(BaseHTTPRequestHandler):
     def _route(self, method: str, path: str, user: str | None):
         if method == "POST" and path == "/api/repos/create":
             return self._create_repo(user)
+        if method == "DELETE" and path == "/api/repos/delete":
+            return self._delete_repo(user)
         if method == "GET" and path == "/api/whoami-v2":
             if user is None:
                 raise HubError(401, INVALID_TOKEN_MESSAGE)
@@ -201,6 +206,13 @@ class HubHandler(BaseHTTPRequestHandler):
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         repo = self.state.create_repo(user, payload["name"], payload.get("organization"), private)
         return 200, {}, {"url": f"http://{self.headers['Host']}/{repo.repo_id}", "name": repo.repo_id}
+
+    def _delete_repo(self, user):
+        payload = self._json()
+        repo_id = f"{payload.get('organization') or user}/{payload['name']}"
+        self.state.writable(repo_id, user)
+        del self.state.repos[repo_id]
+        return 200, {}, {}
 
     def _repo_api(self, method: str, user, repo_id: str, rest: str):
         verb, _, tail = rest.partition("/")
