@@ -342,11 +342,23 @@ def _fingerprint(files, skipped, tok, validation, test, licences, id_dtype) -> s
         "files": [(f.name, f.sha256, f.style) for f in files],
         "skipped": skipped,
         "tokenizer": tok.encoding_config.to_dict(),
+        "vocabulary": hashlib.sha256("\n".join(tok.musenet_vocab.tokens).encode()).hexdigest(),
+        "encoder": _encoder_source_hash(),
         "splits": [validation, test],
         "licences": licences or {},
         "dtype": id_dtype,
     }
     h.update(json.dumps(payload, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _encoder_source_hash() -> str:
+    """A hash of the code that turns MIDI into ids: a changed encoder must not reuse ids it did not write."""
+    from . import encoding, events, midi_io
+
+    h = hashlib.sha256()
+    for module in (encoding, events, midi_io):
+        h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
 
 

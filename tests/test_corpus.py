@@ -138,3 +138,14 @@ def test_linked_files_are_named_where_they_are_linked(tree, tmp_path, tok):
     result = build_corpus([links], tmp_path / "out", tok, styles={"links": "folk"})
     (row,) = [r for s in SPLITS for r in load_corpus(tmp_path / "out")[0][s]]
     assert (row["path"], row["style"]) == ("links/tune.mid", "folk") and result.card["sources"][0]["name"] == "links"
+
+
+def test_a_changed_encoder_is_not_reused(tree, tmp_path, tok, monkeypatch):
+    import musenet_hf.corpus as corpus_module
+
+    root, _ = tree
+    assert not build_corpus([root], tmp_path / "out", tok).reused
+    assert build_corpus([root], tmp_path / "out", tok).reused
+    # the same config with different encoder code (e.g. a new special token) must re-tokenize
+    monkeypatch.setattr(corpus_module, "_encoder_source_hash", lambda: "another encoder")
+    assert not build_corpus([root], tmp_path / "out", tok).reused
