@@ -10,19 +10,28 @@ from __future__ import annotations
 
 import sys
 
-# This file's name shadows the standard library's ``tokenize`` (which transformers imports) when it runs
-# as a script, because Python puts the script's folder first on sys.path: take that folder off.
-sys.path = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+# This file's name shadows the standard library's ``tokenize`` whenever a script in bench/ runs, because
+# Python puts the script's folder first on sys.path. Take that folder off; and when this file is being
+# imported in the stdlib's place (by linecache, inspect...), hand the importer the real module instead.
+_HERE = __file__.rsplit("/", 1)[0]
+sys.path[:] = [p for p in sys.path if p not in ("", _HERE)]
+if __name__ == "tokenize":
+    import importlib
+
+    del sys.modules["tokenize"]
+    sys.modules["tokenize"] = importlib.import_module("tokenize")  # the import statement returns this one
 
 import argparse  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from musenet_hf import MidiError, MuseNetTokenizer  # noqa: E402
-from musenet_hf.evaluation import RoundTrip, roundtrip  # noqa: E402
+# musenet_hf is imported inside the functions: when this file stands in for the stdlib module above,
+# nothing heavy may run at import time.
 
 
 def bench_musenet(files: list[Path]) -> dict:
+    from musenet_hf import MuseNetTokenizer
+
     tok = MuseNetTokenizer()
     notes = tokens = 0
     start = time.perf_counter()
@@ -50,6 +59,8 @@ def bench_remi(files: list[Path]) -> dict | None:
 
 
 def readable(files: list[Path]) -> list[Path]:
+    from musenet_hf import MidiError, MuseNetTokenizer
+
     tok = MuseNetTokenizer()
     ok = []
     for f in files:
@@ -80,6 +91,9 @@ def main() -> None:
         print(f"tokens/note ratio musenet_hf / REMI: {(ours['tokens'] / ours['notes']) / (remi['tokens'] / remi['notes']):.3f}")
         print(f"speed ratio musenet_hf / REMI (notes/s): {(ours['notes'] / ours['seconds']) / (remi['notes'] / remi['seconds']):.3f}")
     if args.roundtrip:
+        from musenet_hf import MuseNetTokenizer
+        from musenet_hf.evaluation import RoundTrip, roundtrip
+
         tok, total = MuseNetTokenizer(), RoundTrip()
         for f in files:
             total += roundtrip(tok, f)
