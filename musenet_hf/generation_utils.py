@@ -108,6 +108,70 @@ class MusicLengthLogitsProcessor(LogitsProcessor):
         return scores
 
 
+class VoiceStateLogitsProcessor(LogitsProcessor):
+    """Keeps generated note-offs meaningful: a note-off is allowed only for a key (family, pitch) that is
+    sounding in that row, and ``<voice:skip>`` only where the key about to be ended has that many more
+    voices; after a skip only another skip or a note-off may follow.
+
+    Without it a model trained on windows cut mid-piece (whose first note-offs close notes it never saw)
+    emits stray note-offs and runs of skips. State is rebuilt from the prompt on the first call (the window
+    starts clean: notes from before a slide were closed), then updated with each new token.
+
+    Args:
+        vocab: the event vocabulary.
+    """
+
+    def __init__(self, vocab: Vocabulary):
+        self.vocab = vocab
+        self.seen = 0
+        keys = torch.full((vocab.size,), -1, dtype=torch.long)  # id -> key slot (pitched family x pitch)
+        ids = torch.arange(vocab.size)
+        fam = torch.from_numpy(vocab.note_family(ids.numpy()))
+        kinds = torch.from_numpy(vocab.kinds(ids.numpy()))
+        slot = torch.from_numpy(vocab.off_slot)[fam.clamp(min=0)]
+        pitched = (fam >= 0) & (slot >= 0)
+        keys[pitched] = slot[pitched] * NUM_PITCHES + (ids[pitched] - vocab.on_start) % NUM_PITCHES
+        keys[kinds == vocab.KIND_OFF] = ids[kinds == vocab.KIND_OFF] - vocab.off_start
+        self.key_of = keys
+        self.is_on = kinds == vocab.KIND_ON
+        self.is_off = kinds == vocab.KIND_OFF
+        self.skip = vocab.token_to_id[VOICE_SKIP]
+        self.n_keys = len(vocab.pitched) * NUM_PITCHES
+        self.voices = None  # [batch, keys] sounding voices per key
+        self.skips = None  # [batch] skips just emitted
+
+    def _update(self, tokens: torch.Tensor) -> None:
+        tokens = tokens.cpu().clamp(0, self.vocab.size - 1)
+        rows = torch.arange(tokens.shape[0])
+        for col in tokens.T:
+            key = self.key_of[col]
+            on, off = self.is_on[col] & (key >= 0), self.is_off[col]
+            self.voices[rows[on], key[on]] += 1
+            self.voices[rows[off], key[off]] = (self.voices[rows[off], key[off]] - 1).clamp(min=0)
+            self.skips = torch.where(col == self.skip, self.skips + 1, torch.zeros_like(self.skips))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.voices is None:
+            self.voices = torch.zeros((input_ids.shape[0], self.n_keys), dtype=torch.long)
+            self.skips = torch.zeros(input_ids.shape[0], dtype=torch.long)
+        self._update(input_ids[:, self.seen :])
+        self.seen = input_ids.shape[1]
+        v = self.vocab
+        scores = scores.clone()
+        deeper = self.voices > self.skips[:, None]  # keys whose voice at that skip depth exists
+        scores[:, v.off_start : v.style_start] = scores[:, v.off_start : v.style_start].masked_fill(~deeper.to(scores.device), NEG_INF)
+        can_skip = (self.voices > self.skips[:, None] + 1).any(dim=1)
+        scores[~can_skip.to(scores.device), self.skip] = NEG_INF
+        mid_skip = (self.skips > 0).to(scores.device)
+        if mid_skip.any():  # a skip must lead to a note-off (or a further skip)
+            keep = scores[mid_skip][:, [self.skip]]
+            offs = scores[mid_skip][:, v.off_start : v.style_start]
+            scores[mid_skip] = NEG_INF
+            scores[mid_skip, self.skip] = keep.squeeze(1)
+            scores[mid_skip, v.off_start : v.style_start] = offs
+        return scores
+
+
 class AllowedVocabHead(torch.nn.Module):
     """An output layer that computes the logits of the allowed ids only; the others are -inf, as the
     ``EventMaskLogitsProcessor`` would make them. Same output shape as the layer it replaces:
@@ -300,7 +364,7 @@ class SlidingWindowGenerator:
             self.vocab, torch.full_like(steps, request.target_steps), steps, width, self.eos,
             request.allow_early_end, on_progress=on_progress,
         )
-        processors = LogitsProcessorList([EventMaskLogitsProcessor(request.forbidden), length])
+        processors = LogitsProcessorList([EventMaskLogitsProcessor(request.forbidden), VoiceStateLogitsProcessor(self.vocab), length])
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
         if request.style_embedding is not None:
             inputs["inputs_embeds"] = self._blend(inputs["input_ids"], width - torch.tensor([len(w) for w in windows]), request)

@@ -93,6 +93,12 @@ class MidiGenerationPipeline(Pipeline):
     # Plain sampling with a nucleus cut: small models drift into noise from the far tail.
     _default_generation_config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=0.95)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.device.type == "cpu" and self.model.dtype in (torch.bfloat16, torch.float16):
+            # Checkpoints ship half-size bf16 weights; CPU matmuls in bf16 are slower (and coarser) than fp32.
+            self.model.float()
+
     def __call__(self, primer=None, **kwargs):
         """Generate; ``primer`` may be omitted (keyword-only calls are the common case)."""
         return super().__call__(primer, **kwargs)
@@ -185,10 +191,22 @@ class MidiGenerationPipeline(Pipeline):
         return kept
 
     # --- forward: sliding-window sampling ---------------------------------------------------------
+    def _call_generate_kwargs(self, call_kwargs: dict) -> dict:
+        """``generate()`` kwargs for one call: the init-time generation settings under the call's own.
+
+        transformers >= 5.2x merges them in ``Pipeline._prepare_generate_kwargs``; earlier 5.x releases (e.g.
+        5.17 on the GPU images) fold init kwargs into ``self.generation_config`` instead.
+        """
+        if hasattr(self, "_prepare_generate_kwargs"):
+            return self._prepare_generate_kwargs(call_kwargs)
+        if "generation_config" in call_kwargs or getattr(self, "generation_config", None) is None:
+            return call_kwargs
+        return {"generation_config": self.generation_config, **call_kwargs}
+
     def _forward(self, model_inputs, generate_kwargs=None, seed=None, progress_bar=False, num_threads=None,
                  window_stride=None, cache_implementation=None):
         request: MusicRequest = model_inputs["request"]
-        generate_kwargs = self._prepare_generate_kwargs(dict(generate_kwargs or {}))
+        generate_kwargs = self._call_generate_kwargs(dict(generate_kwargs or {}))
         for key in ("num_return_sequences", *MANAGED_GENERATE_ARGS):
             generate_kwargs.pop(key, None)
         cache = None if (cache_implementation or DEFAULT_CACHE) == "dynamic" else cache_implementation

@@ -403,6 +403,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
             accelerator.unwrap_model(model).save_pretrained(out, state_dict=weights)
             if use_best:  # the last weights were worse on validation than an earlier evaluation's: publish those
                 shutil.copy2(best_dir(out, state.best_step) / "model.safetensors", out / "model.safetensors")
+            if args.save_dtype != "float32":
+                cast_saved_weights(out, args.save_dtype)
             tokenizer.save_pretrained(out)
             (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
             remove_best_dirs(out, keep=record["saved_step"])  # kept so that a longer continuation can still fall back to it
@@ -620,3 +622,14 @@ def fit_schedule_to_budget(accelerator, state: LoopState, probe: dict, budget: f
     if fitted[0] < state.total_steps and accelerator.is_main_process:
         print(f"\n{per_step:.3f} s/step: the schedule ends at step {fitted[0]} to fit the time budget", flush=True)
     state.total_steps = max(fitted[0], state.step + 1)
+
+
+def cast_saved_weights(out: Path, dtype: str) -> None:
+    """Rewrite ``out/model.safetensors`` in ``dtype`` (e.g. bfloat16: half the bytes) and say so in config.json."""
+    from safetensors.torch import load_file, save_file
+
+    path = out / "model.safetensors"
+    save_file({k: v.to(getattr(torch, dtype)) for k, v in load_file(path).items()}, path, metadata={"format": "pt"})
+    config = json.loads((out / "config.json").read_text())
+    config["dtype"] = dtype
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 from .configuration_presets import MODEL_PRESETS
 
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
+SAVE_DTYPE_CHOICES = ("float32", "bfloat16", "float16")
 # Cutting and collating a batch of 32 windows of 1024 ids took ~30 ms of Python on one (shared) core, ~70 ms
 # with augmentation: as long as a GPU step of the base preset or longer, so GPU runs need several workers.
 # On CPU, workers would compete with the training threads.
@@ -90,6 +91,11 @@ class TrainingArguments:
         metadata={"help": f"one of {', '.join(MIXED_PRECISION_CHOICES)}; auto = bf16 on a GPU that supports it, else fp32"},
     )
     torch_compile: bool = field(default=False, metadata={"help": "compile the model with torch.compile (GPU runs)"})
+    save_dtype: str = field(
+        default="float32",
+        metadata={"help": f"dtype of the published model.safetensors, one of {', '.join(SAVE_DTYPE_CHOICES)}; bfloat16 "
+                  "halves the folder (the bundled model ships so); resumable checkpoints always keep float32"},
+    )
     cpu: bool = field(default=False, metadata={"help": "train on CPU even if a GPU is present (several processes: gloo)"})
     logging_steps: int = field(default=10, metadata={"help": "log loss, learning rate and tokens/s every N steps"})
     eval_steps: int = field(default=500, metadata={"help": "evaluate every N steps (0: only at the end)"})
@@ -134,6 +140,7 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, arg
             problems.append(message)
 
     need(args.output_dir is not None, "--output_dir is required")
+    need(args.save_dtype in SAVE_DTYPE_CHOICES, f"--save_dtype {args.save_dtype!r} is not one of {', '.join(SAVE_DTYPE_CHOICES)}")
     need(data_args.data is not None, "--data is required (a corpus folder or a folder of MIDI files)")
     if data_args.data is not None:
         data = Path(data_args.data)

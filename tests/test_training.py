@@ -210,3 +210,24 @@ def test_bigram_alpha_is_chosen_on_held_out_training_pieces():
     patterned = [np.tile([5, 6, 7, 8], 50) for _ in range(30)]
     noise = [rng.integers(0, 50, size=200) for _ in range(30)]
     assert BigramBaseline.fit_tuned(patterned, 50).alpha < BigramBaseline.fit_tuned(noise, 50).alpha
+
+
+def test_cast_saved_weights_halves_the_checkpoint_and_still_loads(tmp_path):
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from musenet_hf import MuseNetTokenizer
+    from musenet_hf.configuration_presets import build_model
+    from musenet_hf.training import cast_saved_weights
+
+    model = build_model("tiny", MuseNetTokenizer())
+    model.save_pretrained(tmp_path)
+    before = (tmp_path / "model.safetensors").stat().st_size
+    cast_saved_weights(tmp_path, "bfloat16")
+    assert (tmp_path / "model.safetensors").stat().st_size < 0.6 * before
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "bfloat16"
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path, dtype="auto")
+    assert loaded.dtype == torch.bfloat16
+    ref = model.state_dict()["transformer.wte.weight"].to(torch.bfloat16)
+    assert torch.equal(loaded.state_dict()["transformer.wte.weight"], ref)
