@@ -158,6 +158,8 @@ class VoiceStateLogitsProcessor(LogitsProcessor):
         self.seen = input_ids.shape[1]
         v = self.vocab
         scores = scores.clone()
+        # skips the sounding voices cannot honour (a window that begins right after a skip) are dropped
+        self.skips = torch.where(self.voices.max(dim=1).values > self.skips, self.skips, torch.zeros_like(self.skips))
         deeper = self.voices > self.skips[:, None]  # keys whose voice at that skip depth exists
         scores[:, v.off_start : v.style_start] = scores[:, v.off_start : v.style_start].masked_fill(~deeper.to(scores.device), NEG_INF)
         can_skip = (self.voices > self.skips[:, None] + 1).any(dim=1)

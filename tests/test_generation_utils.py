@@ -32,3 +32,9 @@ def test_skips_need_a_deeper_voice_and_lead_to_a_note_off():
     assert skip not in one and skip in two
     (after_skip,) = allowed_after([1, on, on, skip])
     assert after_skip == {V.note_off_id(PIANO, 60)}  # not a second skip (only two voices), nothing else
+
+
+def test_a_skip_no_voice_can_honour_leaves_the_row_free():
+    skip = V.token_to_id["<voice:skip>"]
+    (row,) = allowed_after([1, V.note_on_id(PIANO, 3, 60), skip])  # e.g. a window that starts after a skip
+    assert V.wait_id(1) in row and V.note_off_id(PIANO, 60) in row and skip not in row
