@@ -2,12 +2,12 @@
 
     python push_to_hub.py runs/pop-small --repo-id alice/musenet-pop-small [--private] [--revision R]
 
-The library side is ``musenet_hf.hub.push_checkpoint``; see its docstring for what gets uploaded.
+The library side is ``musenet_hf.hub.push.push_checkpoint``; see its docstring for what gets uploaded.
 """
 
 import sys
 
-from musenet_hf.hub import PUSH_ERRORS, parse_push_args, push_checkpoint
+from musenet_hf.hub.push import PUSH_ERRORS, parse_push_args, push_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,15 +2,15 @@
 
 Also ``python train.py config.json`` (one JSON object with any of the flags), and, for several
 processes, ``accelerate launch train.py ...`` (GPUs) or ``torchrun --nproc_per_node N train.py --cpu ...``.
-``python train.py --help`` lists every option. The work is done by ``musenet_hf.training.train``.
+``python train.py --help`` lists every option. The work is done by ``musenet_hf.training.run.train``.
 """
 
 import sys
 
 from transformers import HfArgumentParser
 
-from musenet_hf.training import train
-from musenet_hf.training_args import DataArguments, ModelArguments, TrainingArguments, validate_arguments
+from musenet_hf.training.run import train
+from musenet_hf.training.arguments import DataArguments, ModelArguments, TrainingArguments, validate_arguments
 
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by a signal"
 

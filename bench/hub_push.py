@@ -31,7 +31,7 @@ RECORD = {"corpus": {"path": "random init (benchmark)"}, "training_args": {}, "p
 
 def save_checkpoint(preset: str, out: Path) -> Path:
     from musenet_hf import MuseNetTokenizer
-    from musenet_hf.configuration_presets import build_model
+    from musenet_hf.modeling.presets import build_model
 
     tokenizer = MuseNetTokenizer()
     build_model(preset, tokenizer).save_pretrained(out)
@@ -57,7 +57,7 @@ def main() -> None:
                           HF_HUB_DISABLE_PROGRESS_BARS="1")
         from huggingface_hub import HfApi
 
-        from musenet_hf.hub import push_checkpoint
+        from musenet_hf.hub.push import push_checkpoint
 
         api = HfApi()
         print(f"sample: {args.sample_seconds:g} s of music; torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')}")

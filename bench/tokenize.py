@@ -92,7 +92,7 @@ def main() -> None:
         print(f"speed ratio musenet_hf / REMI (notes/s): {(ours['notes'] / ours['seconds']) / (remi['notes'] / remi['seconds']):.3f}")
     if args.roundtrip:
         from musenet_hf import MuseNetTokenizer
-        from musenet_hf.evaluation import RoundTrip, roundtrip
+        from musenet_hf.evaluation.roundtrip import RoundTrip, roundtrip
 
         tok, total = MuseNetTokenizer(), RoundTrip()
         for f in files:

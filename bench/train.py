@@ -1,4 +1,4 @@
-"""Training throughput: our loop (``musenet_hf.training.train``) against a plain ``transformers.Trainer``.
+"""Training throughput: our loop (``musenet_hf.training.run.train``) against a plain ``transformers.Trainer``.
 
 Same model preset, same seed, same training windows and collator, same batch size and precision, in
 the same invocation (each variant in its own child process, so neither inherits the other's
@@ -35,9 +35,9 @@ def flops_per_token(config, context: int) -> float:
 
 def load(data: str, tmp: Path):
     """(splits, tokenizer) of a built corpus, or of a MIDI folder built into ``tmp``."""
-    from musenet_hf.corpus import build_corpus, load_corpus
-    from musenet_hf.tokenization_musenet import MuseNetTokenizer
-    from musenet_hf.training_args import is_corpus_dir
+    from musenet_hf.data.corpus import build_corpus, load_corpus
+    from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+    from musenet_hf.training.arguments import is_corpus_dir
 
     if not is_corpus_dir(Path(data)):
         build_corpus([data], tmp / "corpus", MuseNetTokenizer(), num_proc=2)
@@ -46,8 +46,8 @@ def load(data: str, tmp: Path):
 
 
 def run_ours(opts, out: Path) -> dict:
-    from musenet_hf.training import train
-    from musenet_hf.training_args import DataArguments, ModelArguments, TrainingArguments
+    from musenet_hf.training.run import train
+    from musenet_hf.training.arguments import DataArguments, ModelArguments, TrainingArguments
 
     train(
         ModelArguments(preset=opts.preset, context_length=opts.context_length, dropout=0.0),
@@ -67,8 +67,8 @@ def run_trainer(opts, out: Path) -> dict:
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from musenet_hf.configuration_presets import build_model
-    from musenet_hf.data import MidiCollator, MidiWindows
+    from musenet_hf.modeling.presets import build_model
+    from musenet_hf.data.windows import MidiCollator, MidiWindows
 
     splits, tok = load(opts.data, out)
     torch.manual_seed(0)
@@ -108,9 +108,9 @@ def padding_shares(opts) -> dict:
     """Share of padded positions in one epoch: our length-grouped plan against random batches."""
     import numpy as np
 
-    from musenet_hf.configuration_presets import MODEL_PRESETS
-    from musenet_hf.data import MidiWindows
-    from musenet_hf.training import plan_batches
+    from musenet_hf.modeling.presets import MODEL_PRESETS
+    from musenet_hf.data.windows import MidiWindows
+    from musenet_hf.training.run import plan_batches
 
     with tempfile.TemporaryDirectory() as tmp:
         splits, tok = load(opts.data, Path(tmp))
@@ -151,8 +151,8 @@ def main() -> None:
     import torch
     from transformers import GPT2Config
 
-    from musenet_hf.configuration_presets import model_config
-    from musenet_hf.tokenization_musenet import MuseNetTokenizer
+    from musenet_hf.modeling.presets import model_config
+    from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 
     rows = {}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))

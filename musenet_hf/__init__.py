@@ -10,10 +10,10 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .encoding import EncodingConfig, MidiLimits, Vocabulary
-from .errors import MidiError
-from .pipeline_midi_generation import MidiGenerationPipeline
-from .tokenization_musenet import MuseNetTokenizer, MuseNetTokenizerKeyConfig
+from .core.vocabulary import EncodingConfig, MidiLimits, Vocabulary
+from .core.errors import MidiError
+from .core.pipeline_midi_generation import MidiGenerationPipeline
+from .core.tokenization_musenet import MuseNetTokenizer, MuseNetTokenizerKeyConfig
 
 __version__ = "0.1.0"
 

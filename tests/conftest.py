@@ -23,3 +23,13 @@ def tokenizer():
     from musenet_hf import MuseNetTokenizer
 
     return MuseNetTokenizer()
+
+
+@pytest.fixture(scope="session")
+def default_pipe():
+    """The bundled default model as a pipeline (loaded once per session; offline)."""
+    from transformers import pipeline
+
+    import musenet_hf  # noqa: F401  (registers the task)
+
+    return pipeline("midi-generation")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musenet_hf.augmentation import AugmentConfig, augment_ids, allowed_shift, stretch_time
-from musenet_hf.events import Header, decode_ids, encode_notes
-from musenet_hf.midi_io import Note
-from musenet_hf.tokenization_musenet import MuseNetTokenizer
+from musenet_hf.data.augmentation import AugmentConfig, augment_ids, allowed_shift, stretch_time
+from musenet_hf.core.codec import Header, decode_ids, encode_notes
+from musenet_hf.core.midi_io import Note
+from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 
 
 @pytest.fixture(scope="module")

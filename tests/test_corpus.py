@@ -9,8 +9,8 @@ import pytest
 from corpus_fixtures import make_tree, write_song
 
 from musenet_hf.cli import main as cli_main
-from musenet_hf.corpus import SPLITS, build_corpus, load_corpus, load_style_map, split_of
-from musenet_hf.tokenization_musenet import MuseNetTokenizer
+from musenet_hf.data.corpus import SPLITS, build_corpus, load_corpus, load_style_map, split_of
+from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_linked_files_are_named_where_they_are_linked(tree, tmp_path, tok):
 
 
 def test_a_changed_encoder_is_not_reused(tree, tmp_path, tok, monkeypatch):
-    import musenet_hf.corpus as corpus_module
+    import musenet_hf.data.corpus as corpus_module
 
     root, _ = tree
     assert not build_corpus([root], tmp_path / "out", tok).reused

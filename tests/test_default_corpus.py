@@ -9,9 +9,9 @@ import mido
 import pytest
 from corpus_fixtures import write_song
 
-from musenet_hf import default_corpus as dc
-from musenet_hf.encoding import DEFAULT_STYLES
-from musenet_hf.tokenization_musenet import MuseNetTokenizer
+from recipes import default_corpus as dc
+from musenet_hf.core.vocabulary import DEFAULT_STYLES
+from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 
 
 def test_every_corpus_style_is_a_default_style():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from musenet_hf.encoding import NUM_PITCHES, EncodingConfig, Vocabulary
+from musenet_hf.core.vocabulary import NUM_PITCHES, EncodingConfig, Vocabulary
 
 
 def test_token_strings_and_ids_agree():

@@ -3,9 +3,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from musenet_hf import MuseNetTokenizer
-from musenet_hf.encoding import EncodingConfig, Vocabulary
-from musenet_hf.events import Header, decode_ids, encode_notes, quantize
-from musenet_hf.midi_io import Note
+from musenet_hf.core.vocabulary import EncodingConfig, Vocabulary
+from musenet_hf.core.codec import Header, decode_ids, encode_notes, quantize
+from musenet_hf.core.midi_io import Note
 
 from midi_fixtures import to_bytes
 

@@ -25,8 +25,8 @@ from huggingface_hub import ModelCard
 from pipeline_fixtures import save_tiny_checkpoint
 from safetensors.torch import load_file
 
-from musenet_hf import hub
-from musenet_hf.configuration_musenet_remote import REMOTE_PIPELINES_KEY
+from musenet_hf.hub import push as hub
+from musenet_hf.core.configuration_musenet_remote import REMOTE_PIPELINES_KEY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN, USER = "hf_test_alice", "alice"
@@ -122,13 +122,13 @@ def test_bad_training_record_and_tokenizer_class_are_named(tmp_path):
 def test_shipped_modules_are_valid_remote_code():
     names = {p.name for p in hub.remote_code_files()}
     assert {"pipeline_midi_generation.py", "tokenization_musenet.py", "configuration_musenet_remote.py",
-            "encoding.py", "events.py", "midi_io.py", "errors.py"} <= names
+            "vocabulary.py", "codec.py", "midi_io.py", "errors.py"} <= names
     assert "hub.py" not in names and "__init__.py" not in names
 
 
 @pytest.mark.parametrize("source, problem", [
     ("from . import encoding\n", "from . import"),
-    ("import musenet_hf.encoding\n", "absolute name"),
+    ("import musenet_hf.core.vocabulary\n", "absolute name"),
     ("from musenet_hf import Vocabulary\n", "absolute name"),
     ("def f():\n    import requests\n", "requests"),
 ])
@@ -283,14 +283,14 @@ def test_push_uploads_model_code_card_and_sample(pushed):
     files = set(main.files)
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
             "training_record.json", "README.md", "sample.mid", "pipeline_midi_generation.py", "tokenization_musenet.py",
-            "configuration_musenet_remote.py", "generation_utils.py", "encoding.py", "events.py", "midi_io.py",
+            "configuration_musenet_remote.py", "generation_utils.py", "vocabulary.py", "codec.py", "midi_io.py",
             "errors.py"} <= files
     assert not [f for f in files if f.endswith((".bin", ".pkl"))], "pickles must never be published"
     config = json.loads(main.files["config.json"])
     assert "custom_pipelines" not in config and REMOTE_PIPELINES_KEY in config
     tokenizer_auto_map = json.loads(main.files["tokenizer_config.json"])["auto_map"]
     assert tokenizer_auto_map["AutoTokenizer"] == [None, "tokenization_musenet.MuseNetTokenizer"]
-    assert main.files["pipeline_midi_generation.py"] == (REPO_ROOT / "musenet_hf" / "pipeline_midi_generation.py").read_bytes()
+    assert main.files["pipeline_midi_generation.py"] == (REPO_ROOT / "musenet_hf" / "core" / "pipeline_midi_generation.py").read_bytes()
     assert repo.resolve("dev").files["model.safetensors"] == (pushed["v1"] / "model.safetensors").read_bytes()
     assert "auto_map" not in json.loads((pushed["v1"] / "config.json").read_text())  # the checkpoint itself is untouched
 
@@ -364,9 +364,9 @@ def package_user(hub_server, pushed, tmp_path_factory):
 
 def test_package_user_needs_no_trust_remote_code(package_user, pushed):
     out, _, cwd = package_user
-    assert out["pipeline"] == "musenet_hf.pipeline_midi_generation"
+    assert out["pipeline"] == "musenet_hf.core.pipeline_midi_generation"
     assert out["trusting"].startswith("transformers_modules.")  # trust_remote_code=True runs the repo's copy
-    assert out["tokenizer"] == "musenet_hf.tokenization_musenet" and out["model"] == "GPT2LMHeadModel"
+    assert out["tokenizer"] == "musenet_hf.core.tokenization_musenet" and out["model"] == "GPT2LMHeadModel"
     assert out["main"] == pytest.approx(fingerprint(pushed["v2"]))
     assert out["pinned"] == pytest.approx(fingerprint(pushed["v1"])) != pytest.approx(out["main"])
     assert out["dev"] == pytest.approx(fingerprint(pushed["v1"]))
@@ -467,7 +467,7 @@ def test_clear_errors(hub_server, pushed, tmp_path):
         import contextlib, io, json, os
         from push_to_hub import main
         from transformers import pipeline
-        from musenet_hf.hub import HubRepoNotFoundError, download_checkpoint
+        from musenet_hf.hub.push import HubRepoNotFoundError, download_checkpoint
 
         def push(*argv, token=None):
             os.environ.pop("HF_TOKEN", None)

@@ -4,8 +4,8 @@ import mido
 import pytest
 
 from musenet_hf import MidiError
-from musenet_hf.encoding import EncodingConfig, MidiLimits
-from musenet_hf.midi_io import read_midi, write_midi
+from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits
+from musenet_hf.core.midi_io import read_midi, write_midi
 
 from conftest import shared_midi
 from midi_fixtures import make_midi, seconds_to_ticks, to_bytes
@@ -128,8 +128,8 @@ def test_every_edge_case_file_encodes_or_raises_midi_error(tokenizer):
 
 
 def test_write_midi_is_exact_on_the_grid_and_sounds_right():
-    from musenet_hf.encoding import Vocabulary
-    from musenet_hf.midi_io import Note
+    from musenet_hf.core.vocabulary import Vocabulary
+    from musenet_hf.core.midi_io import Note
 
     vocab = Vocabulary(CFG)
     notes = [Note(0.01, 0.73, 1, 67, 72), Note(0.5, 0.5, vocab.drum_index, 36, 100)]

@@ -12,12 +12,12 @@ from pipeline_fixtures import TINY_CONTEXT, save_tiny_checkpoint, tiny_model_dir
 from transformers import pipeline
 
 import musenet_hf
-from musenet_hf.events import Header, encode_notes, header_ids
-from musenet_hf.generation_utils import (
+from musenet_hf.core.codec import Header, encode_notes, header_ids
+from musenet_hf.core.generation_utils import (
     AllowedVocabHead, allowed_vocab_head, forbidden_event_mask, trim_to_steps, unfinished_voices,
 )
-from musenet_hf.midi_io import Note
-from musenet_hf.pipeline_midi_generation import MidiGenerationPipeline, cut_primer
+from musenet_hf.core.midi_io import Note
+from musenet_hf.core.pipeline_midi_generation import MidiGenerationPipeline, cut_primer
 
 STEP = 0.01  # seconds per wait step
 
@@ -294,13 +294,13 @@ def test_unfinished_voices_end_notes_whose_note_on_left_the_window():
     closing = unfinished_voices(events, vocab, before=3)
     skip = vocab.token_to_id["<voice:skip>"]
     assert sorted(closing) == sorted([skip, vocab.note_off_id(0, 60), vocab.note_off_id(0, 62)])
-    notes = musenet_hf.events.decode_ids(events + closing + [vocab.wait_id(30)], vocab).notes
+    notes = musenet_hf.core.codec.decode_ids(events + closing + [vocab.wait_id(30)], vocab).notes
     assert sorted((n.pitch, n.start, n.end) for n in notes) == [(60, 0.0, 0.2), (60, 0.1, 0.5), (62, 0.0, 0.2)]
     # first in, first out: the stale voice is the one a note-off ends anyway, no skip needed
     closing = unfinished_voices(events, vocab, before=3, fifo=True)
     assert sorted(closing) == sorted([vocab.note_off_id(0, 60), vocab.note_off_id(0, 62)])
     fifo_events = [vocab.token_to_id["<voice:fifo>"]] + events + closing + [vocab.wait_id(30)]
-    notes = musenet_hf.events.decode_ids(fifo_events, vocab).notes
+    notes = musenet_hf.core.codec.decode_ids(fifo_events, vocab).notes
     assert sorted((n.pitch, n.start, n.end) for n in notes) == [(60, 0.0, 0.2), (60, 0.1, 0.5), (62, 0.0, 0.2)]
 
 

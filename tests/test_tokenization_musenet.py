@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from musenet_hf import MidiError, MuseNetTokenizer
-from musenet_hf.evaluation import RoundTrip, roundtrip
+from musenet_hf.evaluation.roundtrip import RoundTrip, roundtrip
 
 from conftest import REPO, shared_midi
 from midi_fixtures import make_midi, to_bytes

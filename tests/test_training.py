@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from musenet_hf import checkpointing
-from musenet_hf.lm_evaluation import BITS_PER_NAT, BigramBaseline, EvalTotals, note_on_table, shifted_nll
-from musenet_hf.tokenization_musenet import MuseNetTokenizer
-from musenet_hf.training import learning_rate_at, plan_batches
-from musenet_hf.training_args import DataArguments, ModelArguments, TrainingArguments, validate_arguments
+from musenet_hf.training import checkpointing
+from musenet_hf.evaluation.likelihood import BITS_PER_NAT, BigramBaseline, EvalTotals, note_on_table, shifted_nll
+from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+from musenet_hf.training.run import learning_rate_at, plan_batches
+from musenet_hf.training.arguments import DataArguments, ModelArguments, TrainingArguments, validate_arguments
 from training_fixtures import build_song_corpus
 
 
@@ -158,7 +158,7 @@ def test_train_py_reads_a_json_config(tmp_path, corpus):
 def test_tiny_model_loss_falls_and_checkpoint_dir_loads(tmp_path, corpus):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from musenet_hf.training import train
+    from musenet_hf.training.run import train
     from train import parse
     from training_fixtures import tiny_args
 
@@ -184,7 +184,7 @@ def test_tiny_model_loss_falls_and_checkpoint_dir_loads(tmp_path, corpus):
 
 
 def test_keep_best_publishes_the_lowest_validation_loss(tmp_path, corpus):
-    from musenet_hf.training import train
+    from musenet_hf.training.run import train
     from train import parse
     from training_fixtures import tiny_args
 
@@ -218,8 +218,8 @@ def test_cast_saved_weights_halves_the_checkpoint_and_still_loads(tmp_path):
     from transformers import AutoModelForCausalLM
 
     from musenet_hf import MuseNetTokenizer
-    from musenet_hf.configuration_presets import build_model
-    from musenet_hf.training import cast_saved_weights
+    from musenet_hf.modeling.presets import build_model
+    from musenet_hf.training.run import cast_saved_weights
 
     model = build_model("tiny", MuseNetTokenizer())
     model.save_pretrained(tmp_path)

@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def run_build(args) -> int:
-    from ..corpus import build_corpus, format_card_table
+    from ..data.corpus import build_corpus, format_card_table
     from .tokenize import load_tokenizer
 
     licences = None
@@ -52,7 +52,7 @@ def run_build(args) -> int:
 def run_info(args) -> int:
     from pathlib import Path
 
-    from ..corpus import format_card_table
+    from ..data.corpus import format_card_table
 
     card = Path(args.path) / "corpus_card.json"
     if not card.is_file():

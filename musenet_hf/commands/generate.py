@@ -55,7 +55,7 @@ def load_pipeline(model: str | None):
 
 
 def run(args) -> int:
-    from ..errors import MidiError
+    from ..core.errors import MidiError
 
     options = dict(
         style=None, instruments=args.instruments, seconds=args.seconds, primer_seconds=args.primer_seconds,

@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 
 def load_tokenizer(path: str | None):
-    from ..tokenization_musenet import MuseNetTokenizer
+    from ..core.tokenization_musenet import MuseNetTokenizer
 
     if path is None and DEFAULT_TOKENIZER.is_dir():
         path = str(DEFAULT_TOKENIZER)
@@ -28,7 +28,7 @@ def load_tokenizer(path: str | None):
 
 
 def run(args) -> int:
-    from ..errors import MidiError
+    from ..core.errors import MidiError
 
     tok = load_tokenizer(args.tokenizer)
     try:

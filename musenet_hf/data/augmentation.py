@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .encoding import NUM_PITCHES, Vocabulary
+from ..core.vocabulary import NUM_PITCHES, Vocabulary
 
 # Playable MIDI pitch ranges (inclusive) of each family's instruments, widened a little to cover the
 # whole GM group a family stands for (e.g. "violin" holds viola and string ensembles). Families not

@@ -1,12 +1,12 @@
-"""Build the default training corpus (the data behind the bundled model); see DATA_CARD.md.
+"""Build the default training corpus (the data behind the bundled model); see recipes/DATA_CARD.md.
 
-    python scripts/build_default_corpus.py                       # from the repo root, defaults below
-    python scripts/build_default_corpus.py --install true        # apt-get the Debian sources first (root)
-    python scripts/build_default_corpus.py args.json             # the same arguments as a JSON file
+    python -m recipes.build_default_corpus                       # from the repo root, defaults below
+    python -m recipes.build_default_corpus --install true        # apt-get the Debian sources first (root)
+    python -m recipes.build_default_corpus args.json             # the same arguments as a JSON file
 
 Stages every generated source as MIDI (music21 ABC + scores, Freedoom, MMA), then runs
 ``musenet-hf corpus build`` over them, POP909 and OpenMSX with the style map and licences of
-``musenet_hf.default_corpus``, and prints the per-source table.
+``recipes/default_corpus.py``, and prints the per-source table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from musenet_hf import default_corpus as dc
+from recipes import default_corpus as dc
 
 ALL_SOURCES = ["music21-folk", "music21-scores", "pop909", "freedoom", "openmsx", "mma-grooves", "mma-examples"]
 NEEDS = {"music21-folk": ["abcmidi"], "mma-grooves": ["mma"], "mma-examples": ["mma"], "freedoom": ["freedoom"],

@@ -39,9 +39,9 @@ from transformers import HfArgumentParser, Pipeline, pipeline
 from transformers.dynamic_module_utils import get_relative_import_files
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .configuration_musenet_remote import REMOTE_PIPELINES_KEY, MuseNetRemoteConfig
-from .corpus import format_card_table
-from .tokenization_musenet import MuseNetTokenizer
+from ..core.configuration_musenet_remote import REMOTE_PIPELINES_KEY, MuseNetRemoteConfig
+from ..data.corpus import format_card_table
+from ..core.tokenization_musenet import MuseNetTokenizer
 
 TASK = "midi-generation"
 MODEL_CARD_TEMPLATE = Path(__file__).with_name("modelcard_template.md")

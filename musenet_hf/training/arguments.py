@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .configuration_presets import MODEL_PRESETS
+from ..modeling.presets import MODEL_PRESETS
 
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 SAVE_DTYPE_CHOICES = ("float32", "bfloat16", "float16")
@@ -120,7 +120,7 @@ class TrainingArguments:
 
 
 def _is_midi_folder(path: Path) -> bool:
-    from .corpus import MIDI_SUFFIXES
+    from ..data.corpus import MIDI_SUFFIXES
 
     return path.is_file() and path.suffix.lower() in MIDI_SUFFIXES or path.is_dir() and any(
         p.suffix.lower() in MIDI_SUFFIXES for p in path.rglob("*")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .encoding import EOS, NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .vocabulary import EOS, NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
 from .midi_io import Note
 
 

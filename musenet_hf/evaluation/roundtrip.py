@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .midi_io import Note
+from ..core.midi_io import Note
 
 TOLERANCE_SECONDS = 0.005  # the encoding's promise: onsets and ends within +-5 ms (10 ms grid, rounded)
 ADJUSTED_TOLERANCE_SECONDS = 0.010  # notes the encoding had to lengthen to one step

@@ -90,7 +90,7 @@ DEFAULT_TEMPERATURE = 1.0
 
 def default_generation_config(tokenizer, context_length: int) -> GenerationConfig:
     """Sampling defaults; ``max_new_tokens`` leaves room for a header inside ``context_length`` positions."""
-    from .data import MAX_HEADER_IDS
+    from ..data.windows import MAX_HEADER_IDS
 
     return GenerationConfig(
         do_sample=True,

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from . import checkpointing
-from .configuration_presets import ATTENTION, build_model, default_generation_config
-from .lm_evaluation import IGNORE_INDEX, BigramBaseline, EvalTotals, note_on_table, shifted_nll, summed_nll
-from .training_args import GPU_LOADER_WORKERS, DataArguments, ModelArguments, TrainingArguments, is_corpus_dir, validate_arguments
+from ..modeling.presets import ATTENTION, build_model, default_generation_config
+from ..evaluation.likelihood import IGNORE_INDEX, BigramBaseline, EvalTotals, note_on_table, shifted_nll, summed_nll
+from .arguments import GPU_LOADER_WORKERS, DataArguments, ModelArguments, TrainingArguments, is_corpus_dir, validate_arguments
 
 METRICS_FILE = "metrics.jsonl"
 RECORD_FILE = "training_record.json"
@@ -97,7 +97,7 @@ def learning_rate_at(step: int, total: int, warmup: int, peak: float, min_ratio:
 
 
 def default_tokenizer(model_args: ModelArguments):
-    from .tokenization_musenet import MuseNetTokenizer
+    from ..core.tokenization_musenet import MuseNetTokenizer
 
     if model_args.model_name_or_path:
         return MuseNetTokenizer.from_pretrained(model_args.model_name_or_path)
@@ -112,7 +112,7 @@ def load_data(model_args: ModelArguments, data_args: DataArguments, args: Traini
     A MIDI folder is built once, by the main process, into ``corpus_dir`` (reused when unchanged).
     When fine-tuning, the data's tokenizer must extend the checkpoint's (same ids, new styles after).
     """
-    from .corpus import build_corpus, load_corpus
+    from ..data.corpus import build_corpus, load_corpus
 
     data = Path(data_args.data)
     base = default_tokenizer(model_args)
@@ -327,7 +327,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     If interrupted (signal), a checkpoint is saved and the record has ``"interrupted": True`` and no
     final model is written; ``--resume_from_checkpoint latest`` continues it.
     """
-    from .data import MidiCollator, MidiWindows
+    from ..data.windows import MidiCollator, MidiWindows
 
     validate_arguments(model_args, data_args, args)
     out = Path(args.output_dir)
@@ -441,7 +441,7 @@ def remove_best_dirs(out: Path, keep: int | None) -> None:
 
 
 def augment_config(data_args: DataArguments):
-    from .augmentation import AugmentConfig
+    from ..data.augmentation import AugmentConfig
 
     return AugmentConfig() if data_args.augment else None
 

@@ -21,8 +21,8 @@ import torch
 from transformers import GenerationConfig, Pipeline
 from transformers.utils.logging import tqdm
 
-from .encoding import EOS, VOICE_FIFO
-from .events import Header, _append_wait, encode_notes, header_ids
+from .vocabulary import EOS, VOICE_FIFO
+from .codec import Header, _append_wait, encode_notes, header_ids
 from .generation_utils import (
     MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps, forbidden_event_mask,
 )

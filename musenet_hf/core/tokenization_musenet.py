@@ -21,8 +21,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedConfig
 from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
-from .encoding import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, EncodingConfig, Vocabulary
-from .events import Header, decode_ids, encode_notes
+from .vocabulary import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, EncodingConfig, Vocabulary
+from .codec import Header, decode_ids, encode_notes
 from .midi_io import Score, read_midi, write_midi
 
 

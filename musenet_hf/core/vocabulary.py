@@ -55,7 +55,7 @@ DEFAULT_DECODE_PROGRAMS = {
     "piano": 0, "violin": 40, "cello": 42, "bass": 33, "guitar": 25,
     "flute": 73, "clarinet": 71, "trumpet": 56, "harp": 46, "drums": 0,
 }
-# The style labels of the default training corpus (musenet_hf/default_corpus.py assigns them; DATA_CARD.md lists
+# The style labels of the default training corpus (recipes/default_corpus.py assigns them; DATA_CARD.md lists
 # their sources), so the bundled model has trained every style token it offers.
 DEFAULT_STYLES = (
     "unknown", "bach", "palestrina", "monteverdi", "beethoven", "mozart", "haydn", "schubert", "trecento",

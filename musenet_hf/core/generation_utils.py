@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from .encoding import BOS, EOS, NUM_PITCHES, PAD, UNK, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .vocabulary import BOS, EOS, NUM_PITCHES, PAD, UNK, VOICE_FIFO, VOICE_SKIP, Vocabulary
 
 NEG_INF = float("-inf")
 # Tokens generated per chunk once the window slides, as a fraction of the context: each slide re-reads

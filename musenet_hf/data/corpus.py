@@ -182,7 +182,7 @@ _WORKER_VOCAB: dict[str, object] = {}
 
 def _vocab_for(config_json: str):
     """One Vocabulary per worker process (building it takes ~20 ms; a batch takes longer)."""
-    from .encoding import EncodingConfig, Vocabulary
+    from ..core.vocabulary import EncodingConfig, Vocabulary
 
     if config_json not in _WORKER_VOCAB:
         _WORKER_VOCAB.clear()
@@ -191,9 +191,9 @@ def _vocab_for(config_json: str):
 
 
 def _tokenize_batch(batch: dict, config_json: str, id_dtype: str) -> dict:
-    from .errors import MidiError
-    from .events import Header, encode_notes
-    from .midi_io import read_midi
+    from ..core.errors import MidiError
+    from ..core.codec import Header, encode_notes
+    from ..core.midi_io import read_midi
 
     vocab = _vocab_for(config_json)
     out = {"instruments": [], "seconds": [], "notes": [], "input_ids": [], "error": []}
@@ -257,7 +257,7 @@ def build_corpus(
     Raises:
         ValueError: nothing usable was found (every file skipped), or a style map is malformed.
     """
-    from .tokenization_musenet import MuseNetTokenizer
+    from ..core.tokenization_musenet import MuseNetTokenizer
 
     out = Path(out)
     if not (validation_fraction >= 0 and test_fraction >= 0 and validation_fraction + test_fraction < 1):
@@ -354,7 +354,9 @@ def _fingerprint(files, skipped, tok, validation, test, licences, id_dtype) -> s
 
 def _encoder_source_hash() -> str:
     """A hash of the code that turns MIDI into ids: a changed encoder must not reuse ids it did not write."""
-    from . import encoding, events, midi_io
+    from ..core import vocabulary as encoding
+    from ..core import codec as events
+    from ..core import midi_io
 
     h = hashlib.sha256()
     for module in (encoding, events, midi_io):
@@ -445,7 +447,7 @@ def load_corpus(path):
     """``(DatasetDict, MuseNetTokenizer)`` of a corpus written by ``build_corpus``."""
     from datasets import load_from_disk
 
-    from .tokenization_musenet import MuseNetTokenizer
+    from ..core.tokenization_musenet import MuseNetTokenizer
 
     path = Path(path)
     if not (path / "dataset").is_dir():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import mido
 
-from .encoding import EncodingConfig, MidiLimits, Vocabulary
+from .vocabulary import EncodingConfig, MidiLimits, Vocabulary
 from .errors import MidiError, describe_source
 
 DRUM_CHANNEL = 9  # channel 10 in 1-based numbering: General MIDI percussion
