@@ -283,7 +283,7 @@ def test_push_uploads_model_code_card_and_sample(pushed):
     files = set(main.files)
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
             "training_record.json", "README.md", "sample.mid", "pipeline_midi_generation.py", "tokenization_musenet.py",
-            "configuration_musenet_remote.py", "generation_utils.py", "vocabulary.py", "codec.py", "midi_io.py",
+            "configuration_musenet_remote.py", "logits_processors.py", "sliding_window.py", "vocabulary.py", "codec.py", "midi_io.py",
             "errors.py"} <= files
     assert not [f for f in files if f.endswith((".bin", ".pkl"))], "pickles must never be published"
     config = json.loads(main.files["config.json"])

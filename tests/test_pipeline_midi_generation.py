@@ -13,9 +13,8 @@ from transformers import pipeline
 
 import musenet_hf
 from musenet_hf.core.codec import Header, encode_notes, header_ids
-from musenet_hf.core.generation_utils import (
-    AllowedVocabHead, allowed_vocab_head, forbidden_event_mask, trim_to_steps, unfinished_voices,
-)
+from musenet_hf.core.logits_processors import AllowedVocabHead, allowed_vocab_head, forbidden_event_mask
+from musenet_hf.core.sliding_window import trim_to_steps, unfinished_voices
 from musenet_hf.core.midi_io import Note
 from musenet_hf.core.pipeline_midi_generation import MidiGenerationPipeline, cut_primer
 

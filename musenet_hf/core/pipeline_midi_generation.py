@@ -23,9 +23,8 @@ from transformers.utils.logging import tqdm
 
 from .vocabulary import EOS, VOICE_FIFO
 from .codec import Header, _append_wait, encode_notes, header_ids
-from .generation_utils import (
-    MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps, forbidden_event_mask,
-)
+from .logits_processors import forbidden_event_mask
+from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps
 from .midi_io import Note
 
 DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds

@@ -1,6 +1,5 @@
-"""Generation of MuseNet event sequences with ``model.generate``: logits processors for the grammar,
-the instruments and the length of the piece, style blending in embedding space, and a sliding window
-that lets a piece run past the model's context.
+"""Generation of whole pieces with ``model.generate``: a sliding window that lets a piece run past the
+model's context, style blending in embedding space, and the request a pipeline call becomes.
 
 Units: time is counted in 10 ms steps (``wait:N`` advances the clock N steps); tensors are
 ``[batch, ...]``. This module travels to the Hub as remote code: package imports are relative only.
@@ -8,207 +7,23 @@ Units: time is counted in 10 ms steps (``wait:N`` advances the clock N steps); t
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessorList
 
-from .vocabulary import BOS, EOS, NUM_PITCHES, PAD, UNK, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .logits_processors import (
+    EventMaskLogitsProcessor, MusicLengthLogitsProcessor, VoiceStateLogitsProcessor, allowed_vocab_head, wait_steps,
+)
+from .vocabulary import EOS, NUM_PITCHES, PAD, VOICE_FIFO, VOICE_SKIP, Vocabulary
 
-NEG_INF = float("-inf")
 # Tokens generated per chunk once the window slides, as a fraction of the context: each slide re-reads
 # the window (one prefill), so a larger stride costs fewer prefills but leaves the model less context.
 DEFAULT_STRIDE_FRACTION = 0.25
-# Compute logits only for the allowed ids when at most this fraction of the vocabulary is allowed: the output
-# layer (vocab x n_embd) is about a third of a decoding step on CPU, and strict instruments leave 10-40% of it.
-ALLOWED_HEAD_MAX_FRACTION = 0.8
 # A safety stop for a model that keeps emitting notes without advancing the clock: no real music comes
 # close (dense orchestral MIDI is ~100 tokens per second of music; a random model ~250).
 MAX_TOKENS_PER_SECOND = 1000
-
-
-def wait_steps(ids: torch.Tensor, vocab: Vocabulary) -> torch.Tensor:
-    """10 ms steps each id advances the clock by (0 for non-wait ids); same shape as ``ids``."""
-    is_wait = (ids >= vocab.wait_start) & (ids < vocab.tempo_start)
-    return torch.where(is_wait, ids - vocab.wait_start + 1, torch.zeros_like(ids))
-
-
-def forbidden_event_mask(vocab: Vocabulary, size: int, families: list[int] | None = None) -> torch.Tensor:
-    """Boolean mask ``[size]`` of the ids that may not follow the header.
-
-    Header-only tokens (style, instrument, tempo, ``<voice:fifo>``, ``<bos>``, ``<pad>``, ``<unk>``) are always forbidden,
-    and so is every id past the tokenizer's vocabulary (a model may have padded embeddings). With
-    ``families`` (indices), note-ons and note-offs of every other family are forbidden too. ``<eos>``
-    is left to ``MusicLengthLogitsProcessor``.
-    """
-    kinds = vocab.kinds(np.arange(vocab.size))
-    forbidden = np.isin(kinds, [vocab.KIND_STYLE, vocab.KIND_INST, vocab.KIND_TEMPO])
-    for token in (BOS, PAD, UNK, VOICE_FIFO):
-        forbidden[vocab.token_to_id[token]] = True
-    if families is not None:
-        notes = np.isin(kinds, [vocab.KIND_ON, vocab.KIND_OFF])
-        forbidden |= notes & ~vocab.family_token_mask(families)
-    mask = torch.ones(max(size, vocab.size), dtype=torch.bool)
-    mask[: vocab.size] = torch.from_numpy(forbidden)
-    return mask[:size]
-
-
-class EventMaskLogitsProcessor(LogitsProcessor):
-    """Sets the logits of a fixed set of ids to -inf (see ``forbidden_event_mask``)."""
-
-    def __init__(self, forbidden: torch.Tensor):
-        self.forbidden = forbidden
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        return scores.masked_fill(self.forbidden.to(scores.device), NEG_INF)
-
-
-class MusicLengthLogitsProcessor(LogitsProcessor):
-    """Makes every row end at ``target_steps`` of music.
-
-    Counts the 10 ms steps of the wait tokens generated per row (starting from ``done_steps``). Until a row
-    reaches its target, ``<eos>`` is forbidden (unless ``allow_early_end``); once it has, ``<eos>`` is the
-    only choice, so a piece ends right after the wait that crosses the target (``trim_to_steps`` then cuts
-    that wait's overshoot).
-
-    Args:
-        vocab: the event vocabulary.
-        target_steps: ``[batch]`` steps each row must reach.
-        done_steps: ``[batch]`` steps already in each row before this call of ``generate``.
-        prompt_length: tokens in the prompt (the processor counts only what comes after).
-        eos_token_id: the ``<eos>`` id.
-        allow_early_end: let the model end a piece before its target.
-        on_progress: called after every step with ``[batch]`` steps reached so far.
-    """
-
-    def __init__(self, vocab, target_steps, done_steps, prompt_length, eos_token_id, allow_early_end=False, on_progress=None):
-        self.vocab = vocab
-        self.target = torch.as_tensor(target_steps, dtype=torch.long)
-        self.steps = torch.as_tensor(done_steps, dtype=torch.long).clone()
-        self.seen = prompt_length
-        self.eos = eos_token_id
-        self.allow_early_end = allow_early_end
-        self.on_progress = on_progress
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        new = input_ids[:, self.seen :]
-        self.seen = input_ids.shape[1]
-        self.steps += wait_steps(new, self.vocab).sum(dim=1).cpu()
-        if self.on_progress is not None:
-            self.on_progress(self.steps)
-        reached = (self.steps >= self.target).to(scores.device)
-        scores = scores.clone()
-        if not self.allow_early_end:
-            scores[~reached, self.eos] = NEG_INF
-        scores[reached] = NEG_INF
-        scores[reached, self.eos] = 0.0
-        return scores
-
-
-class VoiceStateLogitsProcessor(LogitsProcessor):
-    """Keeps generated note-offs meaningful: a note-off is allowed only for a key (family, pitch) that is
-    sounding in that row, and ``<voice:skip>`` only where the key about to be ended has that many more
-    voices; after a skip only another skip or a note-off may follow.
-
-    Without it a model trained on windows cut mid-piece (whose first note-offs close notes it never saw)
-    emits stray note-offs and runs of skips. State is rebuilt from the prompt on the first call (the window
-    starts clean: notes from before a slide were closed), then updated with each new token.
-
-    Args:
-        vocab: the event vocabulary.
-    """
-
-    def __init__(self, vocab: Vocabulary):
-        self.vocab = vocab
-        self.seen = 0
-        keys = torch.full((vocab.size,), -1, dtype=torch.long)  # id -> key slot (pitched family x pitch)
-        ids = torch.arange(vocab.size)
-        fam = torch.from_numpy(vocab.note_family(ids.numpy()))
-        kinds = torch.from_numpy(vocab.kinds(ids.numpy()))
-        slot = torch.from_numpy(vocab.off_slot)[fam.clamp(min=0)]
-        pitched = (fam >= 0) & (slot >= 0)
-        keys[pitched] = slot[pitched] * NUM_PITCHES + (ids[pitched] - vocab.on_start) % NUM_PITCHES
-        keys[kinds == vocab.KIND_OFF] = ids[kinds == vocab.KIND_OFF] - vocab.off_start
-        self.key_of = keys
-        self.is_on = kinds == vocab.KIND_ON
-        self.is_off = kinds == vocab.KIND_OFF
-        self.skip = vocab.token_to_id[VOICE_SKIP]
-        self.n_keys = len(vocab.pitched) * NUM_PITCHES
-        self.voices = None  # [batch, keys] sounding voices per key
-        self.skips = None  # [batch] skips just emitted
-
-    def _update(self, tokens: torch.Tensor) -> None:
-        tokens = tokens.cpu().clamp(0, self.vocab.size - 1)
-        rows = torch.arange(tokens.shape[0])
-        for col in tokens.T:
-            key = self.key_of[col]
-            on, off = self.is_on[col] & (key >= 0), self.is_off[col]
-            self.voices[rows[on], key[on]] += 1
-            self.voices[rows[off], key[off]] = (self.voices[rows[off], key[off]] - 1).clamp(min=0)
-            self.skips = torch.where(col == self.skip, self.skips + 1, torch.zeros_like(self.skips))
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        if self.voices is None:
-            self.voices = torch.zeros((input_ids.shape[0], self.n_keys), dtype=torch.long)
-            self.skips = torch.zeros(input_ids.shape[0], dtype=torch.long)
-        self._update(input_ids[:, self.seen :])
-        self.seen = input_ids.shape[1]
-        v = self.vocab
-        scores = scores.clone()
-        # skips the sounding voices cannot honour (a window that begins right after a skip) are dropped
-        self.skips = torch.where(self.voices.max(dim=1).values > self.skips, self.skips, torch.zeros_like(self.skips))
-        deeper = self.voices > self.skips[:, None]  # keys whose voice at that skip depth exists
-        scores[:, v.off_start : v.style_start] = scores[:, v.off_start : v.style_start].masked_fill(~deeper.to(scores.device), NEG_INF)
-        can_skip = (self.voices > self.skips[:, None] + 1).any(dim=1)
-        scores[~can_skip.to(scores.device), self.skip] = NEG_INF
-        mid_skip = (self.skips > 0).to(scores.device)
-        if mid_skip.any():  # a skip must lead to a note-off (or a further skip)
-            keep = scores[mid_skip][:, [self.skip]]
-            offs = scores[mid_skip][:, v.off_start : v.style_start]
-            scores[mid_skip] = NEG_INF
-            scores[mid_skip, self.skip] = keep.squeeze(1)
-            scores[mid_skip, v.off_start : v.style_start] = offs
-        return scores
-
-
-class AllowedVocabHead(torch.nn.Module):
-    """An output layer that computes the logits of the allowed ids only; the others are -inf, as the
-    ``EventMaskLogitsProcessor`` would make them. Same output shape as the layer it replaces:
-    ``[..., vocab]`` from ``[..., n_embd]``."""
-
-    def __init__(self, head: torch.nn.Linear, allowed: torch.Tensor):
-        super().__init__()
-        index = allowed.nonzero().squeeze(1).to(head.weight.device)
-        self.register_buffer("index", index, persistent=False)
-        self.register_buffer("weight", head.weight.detach()[index].contiguous(), persistent=False)
-        bias = getattr(head, "bias", None)
-        self.register_buffer("bias", None if bias is None else bias.detach()[index].contiguous(), persistent=False)
-        self.vocab_size = head.weight.shape[0]
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        logits = hidden.new_full((*hidden.shape[:-1], self.vocab_size), NEG_INF)
-        logits[..., self.index] = torch.nn.functional.linear(hidden, self.weight, self.bias)
-        return logits
-
-
-@contextlib.contextmanager
-def allowed_vocab_head(model, forbidden: torch.Tensor):
-    """Swap the model's output layer for an ``AllowedVocabHead`` while generating, when that saves work."""
-    head = model.get_output_embeddings()
-    allowed = ~forbidden
-    if not isinstance(head, torch.nn.Linear) or head.weight.shape[0] != len(allowed) or (
-        allowed.float().mean() > ALLOWED_HEAD_MAX_FRACTION
-    ):
-        yield
-        return
-    model.set_output_embeddings(AllowedVocabHead(head, allowed))
-    try:
-        yield
-    finally:
-        model.set_output_embeddings(head)
 
 
 def trim_to_steps(events: list[int], vocab: Vocabulary, target_steps: int) -> list[int]:

@@ -1,7 +1,7 @@
 import torch
 
 from musenet_hf import MuseNetTokenizer
-from musenet_hf.core.generation_utils import NEG_INF, VoiceStateLogitsProcessor
+from musenet_hf.core.logits_processors import NEG_INF, VoiceStateLogitsProcessor
 
 TOK = MuseNetTokenizer()
 V = TOK.musenet_vocab
