@@ -87,7 +87,7 @@ def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = N
     now = 0
     for t, kind, fam, pitch, _, i in events:
         if t > now:
-            _append_wait(ids, t - now, vocab)
+            ids += vocab.wait_ids(t - now)
             now = t
         if kind == 1:
             ids.append(vocab.note_on_id(fam, q[i][4], pitch))
@@ -126,12 +126,6 @@ def _plan(q, vocab: Vocabulary, fifo: bool):
     return events, skips, fifo
 
 
-def _append_wait(ids: list[int], steps: int, vocab: Vocabulary) -> None:
-    max_wait = vocab.config.max_wait_steps
-    while steps > 0:
-        w = min(steps, max_wait)
-        ids.append(vocab.wait_id(w))
-        steps -= w
 
 
 @dataclass
@@ -209,10 +203,11 @@ def _drum_hit(notes, last_hit, now, pitch, vel, fam, step, length) -> None:
 
 
 def _read_header_token(vocab: Vocabulary, tok: int, kind: int, header: Header) -> None:
+    value = vocab.header_value(tok)
     if kind == vocab.KIND_STYLE:
-        header.style = vocab.config.styles[tok - vocab.style_start]
+        header.style = value
     elif kind == vocab.KIND_INST:
-        if tok - vocab.inst_start not in header.families:
-            header.families.append(tok - vocab.inst_start)
+        if value not in header.families:
+            header.families.append(value)
     elif kind == vocab.KIND_TEMPO:
-        header.bpm = tok - vocab.tempo_start + vocab.config.min_bpm
+        header.bpm = value

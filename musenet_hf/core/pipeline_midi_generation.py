@@ -22,7 +22,7 @@ from transformers import GenerationConfig, Pipeline
 from transformers.utils.logging import tqdm
 
 from .vocabulary import EOS, VOICE_FIFO
-from .codec import Header, _append_wait, encode_notes, header_ids
+from .codec import Header, encode_notes, header_ids
 from .logits_processors import forbidden_event_mask
 from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps
 from .midi_io import Note
@@ -175,7 +175,7 @@ class MidiGenerationPipeline(Pipeline):
         steps = count_steps(events, vocab)
         if end_seconds is not None:
             end_steps = round(end_seconds / vocab.config.step_seconds)
-            _append_wait(events, end_steps - steps, vocab)
+            events += vocab.wait_ids(end_steps - steps)
             steps = max(steps, end_steps)
         return events, fifo, steps
 
