@@ -26,6 +26,7 @@ from .codec import Header, encode_notes, header_ids
 from .logits_processors import forbidden_event_mask
 from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps
 from .midi_io import Note
+from .sampling import SAMPLING_DEFAULTS
 
 DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds
 DEFAULT_INSTRUMENTS = ("piano",)  # with neither instruments nor a primer, MuseNet's default too
@@ -89,8 +90,8 @@ class MidiGenerationPipeline(Pipeline):
     _load_video_processor = False
     _load_feature_extractor = False
     _non_generation_params = ("num_return_sequences", "cache_implementation")
-    # Plain sampling with a nucleus cut: small models drift into noise from the far tail.
-    _default_generation_config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=0.95)
+    # For checkpoints whose generation config sets no sampling (the ones train.py writes carry the same values).
+    _default_generation_config = GenerationConfig(**SAMPLING_DEFAULTS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
