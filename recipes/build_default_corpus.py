@@ -19,6 +19,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from musenet_hf.utils import parse_dataclass_args
 from recipes import default_corpus as dc
 
 ALL_SOURCES = ["music21-folk", "music21-scores", "pop909", "freedoom", "openmsx", "mma-grooves", "mma-examples"]
@@ -58,11 +59,7 @@ def check_tools(args: RecipeArguments) -> None:
 
 
 def main() -> None:
-    parser = HfArgumentParser(RecipeArguments)
-    if len(sys.argv) == 2 and sys.argv[1].endswith(".json"):
-        (args,) = parser.parse_json_file(sys.argv[1])
-    else:
-        (args,) = parser.parse_args_into_dataclasses()
+    (args,) = parse_dataclass_args(HfArgumentParser(RecipeArguments), sys.argv[1:])
     unknown = set(args.sources) - set(ALL_SOURCES)
     if unknown:
         sys.exit(f"unknown sources {sorted(unknown)}; choose from {ALL_SOURCES}")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the path to ../shared/midi and tiny MIDI files built in code."""
+"""Shared fixtures: the path to ../shared/midi, the default tokenizer and model, a tiny song corpus, checkpoint keys."""
 
 from __future__ import annotations
 
@@ -33,3 +33,27 @@ def default_pipe():
     import musenet_hf  # noqa: F401  (registers the task)
 
     return pipeline("midi-generation")
+
+
+@pytest.fixture(scope="session")
+def song_corpus(tmp_path_factory):
+    """A built corpus of patterned songs a tiny model learns in a few steps (train and validation splits)."""
+    from training_fixtures import build_song_corpus
+
+    return build_song_corpus(tmp_path_factory.mktemp("songs"))
+
+
+@pytest.fixture(scope="session")
+def checkpoint_key_file(tmp_path_factory):
+    """A test-only checkpoint signing key file, for child training processes (``training_fixtures.run_env``)."""
+    return tmp_path_factory.mktemp("key") / "checkpoint.key"
+
+
+@pytest.fixture
+def private_checkpoint_key(tmp_path, monkeypatch):
+    """This test's own checkpoint signing key (never the user's ``~/.cache`` one); returns its path."""
+    from musenet_hf.training import checkpointing
+
+    path = tmp_path / "checkpoint.key"
+    monkeypatch.setenv(checkpointing.KEY_ENV, str(path))
+    return path

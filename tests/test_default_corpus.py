@@ -17,7 +17,16 @@ from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 def test_every_corpus_style_is_a_default_style():
     assert set(dc.default_styles()) <= set(DEFAULT_STYLES)
     assert dc.style_map()["music21-scores/beethoven"] == "beethoven"
-    assert set(dc.LICENCES) == {"music21-folk", "music21-scores", "pop909", "freedoom", "openmsx", "mma-grooves", "mma-examples"}
+
+
+def test_every_source_the_recipe_stages_has_a_licence_that_reaches_the_corpus_card(tmp_path):
+    from musenet_hf.data.corpus import build_corpus
+    from recipes.build_default_corpus import ALL_SOURCES
+
+    assert set(ALL_SOURCES) <= set(dc.LICENCES)
+    inputs = [write_song(tmp_path / name / "a.mid", [60 + k, 64 + k, 67 + k]).parent for k, name in enumerate(ALL_SOURCES)]
+    card = build_corpus(inputs, tmp_path / "corpus", MuseNetTokenizer(), licences=dc.LICENCES).card
+    assert {row["name"]: row["licence"] for row in card["sources"]} == {name: dc.LICENCES[name] for name in ALL_SOURCES}
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,26 @@ print(json.dumps({"model": gen.model.name_or_path, "seconds": r["seconds"], "not
 """
 
 
-def test_default_model_dir_is_package_data():
+@pytest.mark.slow
+@pytest.mark.skipif(not BUNDLED, reason="no checkpoint in musenet_hf/default_model (the trained default model is committed there)")
+def test_a_built_wheel_ships_the_default_model(tmp_path):
+    """Build the wheel from a copy of the sources (the checkout is left untouched) and look inside it."""
+    import shutil
+    import zipfile
+
     assert musenet_hf.DEFAULT_MODEL_DIR == Path(musenet_hf.__file__).parent / "default_model"
-    assert "default_model/*" in (ROOT / "pyproject.toml").read_text()
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "musenet_hf", src / "musenet_hf", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(src)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("musenet_hf-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"musenet_hf/default_model/{p.name}" for p in musenet_hf.DEFAULT_MODEL_DIR.iterdir() if p.is_file()}
+    assert expected <= shipped, sorted(expected - shipped)
 
 
 @pytest.mark.skipif(not BUNDLED, reason="no checkpoint in musenet_hf/default_model (the trained default model is committed there)")

@@ -13,20 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training_fixtures import build_song_corpus, tiny_args, train_cli, write_songs
+from training_fixtures import tiny_args, train_cli, write_songs
 
 pytestmark = pytest.mark.slow
 RUN_TIMEOUT = 300  # seconds; a tiny run takes ~15 s here, most of it imports
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return build_song_corpus(tmp_path_factory.mktemp("songs"))
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory):
-    return tmp_path_factory.mktemp("key") / "checkpoint.key"
 
 
 def finish(proc, expect: int = 0) -> str:
@@ -53,40 +43,40 @@ def same_weights(a: Path, b: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(corpus, key_file, tmp_path_factory):
+def reference(song_corpus, checkpoint_key_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "run"
-    finish(train_cli(tiny_args(corpus, out, max_steps=24), key_file))
+    finish(train_cli(tiny_args(song_corpus, out, max_steps=24), checkpoint_key_file))
     return out
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 130)])
-def test_interrupted_run_resumes_to_identical_weights(corpus, key_file, reference, tmp_path, sig, code):
+def test_interrupted_run_resumes_to_identical_weights(song_corpus, checkpoint_key_file, reference, tmp_path, sig, code):
     out = tmp_path / "run"
-    proc = train_cli(tiny_args(corpus, out, max_steps=24), key_file)
+    proc = train_cli(tiny_args(song_corpus, out, max_steps=24), checkpoint_key_file)
     interrupt_after_first_checkpoint(proc, out, sig)
     output = finish(proc, expect=code)
     assert not (out / "model.safetensors").exists()
     if sig == signal.SIGTERM:
         assert "saving a checkpoint" in output
-    finish(train_cli(tiny_args(corpus, out, max_steps=24, resume_from_checkpoint="latest"), key_file))
+    finish(train_cli(tiny_args(song_corpus, out, max_steps=24, resume_from_checkpoint="latest"), checkpoint_key_file))
     same_weights(reference, out)
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert steps == list(range(1, 25))  # steps logged after the last checkpoint of the killed run were dropped, not doubled
 
 
-def test_resume_refuses_changed_settings(corpus, key_file, reference, tmp_path):
+def test_resume_refuses_changed_settings(song_corpus, checkpoint_key_file, reference, tmp_path):
     import shutil
 
     out = tmp_path / "run"
     shutil.copytree(reference / "checkpoints", out / "checkpoints")
-    output = finish(train_cli(tiny_args(corpus, out, max_steps=30, per_device_batch_size=2, resume_from_checkpoint="latest"), key_file), expect=1)
+    output = finish(train_cli(tiny_args(song_corpus, out, max_steps=30, per_device_batch_size=2, resume_from_checkpoint="latest"), checkpoint_key_file), expect=1)
     assert "settings changed" in output and "per_device_batch_size" in output
 
 
-def test_two_gloo_processes_train_together(corpus, key_file, tmp_path):
+def test_two_gloo_processes_train_together(song_corpus, checkpoint_key_file, tmp_path):
     out = tmp_path / "run"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    finish(train_cli(tiny_args(corpus, out, max_steps=20, per_device_batch_size=2, save_steps=10, eval_steps=10), key_file, launcher=torchrun))
+    finish(train_cli(tiny_args(song_corpus, out, max_steps=20, per_device_batch_size=2, save_steps=10, eval_steps=10), checkpoint_key_file, launcher=torchrun))
     record = json.loads((out / "training_record.json").read_text())
     assert record["hardware"].startswith("2 x CPU")
     last = sorted((out / "checkpoints").iterdir())[-1]
@@ -96,7 +86,7 @@ def test_two_gloo_processes_train_together(corpus, key_file, tmp_path):
     assert record["tokens"] > 20 * 2 * 2 * 16  # both processes' tokens are counted
 
 
-def test_fine_tune_on_a_midi_folder_with_a_new_style(corpus, key_file, reference, tmp_path):
+def test_fine_tune_on_a_midi_folder_with_a_new_style(song_corpus, checkpoint_key_file, reference, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import musenet_hf  # noqa: F401  (registers the tokenizer with AutoTokenizer)
@@ -106,7 +96,7 @@ def test_fine_tune_on_a_midi_folder_with_a_new_style(corpus, key_file, reference
     out = tmp_path / "tuned"
     argv = tiny_args(mine, out, max_steps=6, save_steps=0, style="lofi", model_name_or_path=reference)
     argv = [a for i, a in enumerate(argv) if a != "--preset" and (i == 0 or argv[i - 1] != "--preset")]
-    finish(train_cli(argv, key_file))
+    finish(train_cli(argv, checkpoint_key_file))
 
     tok = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)

@@ -153,12 +153,12 @@ class LoopState:
     best_metrics: dict | None = None
 
 
-def resume_key(args, accelerator, context_length: int, vocab_size: int) -> dict:
+def resume_key(args, num_processes: int, context_length: int, vocab_size: int) -> dict:
     """What must not change across a resume for it to continue the same run exactly.
 
     Args:
         args (`TrainingArguments`): seed, batch size and gradient accumulation.
-        accelerator (`accelerate.Accelerator`): the number of processes.
+        num_processes (`int`): processes training together.
         context_length (`int`): tokens per training window.
         vocab_size (`int`): the tokenizer's size.
     """
@@ -166,7 +166,7 @@ def resume_key(args, accelerator, context_length: int, vocab_size: int) -> dict:
         "seed": args.seed,
         "per_device_batch_size": args.per_device_batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "num_processes": accelerator.num_processes,
+        "num_processes": num_processes,
         "context_length": context_length,
         "vocab_size": vocab_size,
     }

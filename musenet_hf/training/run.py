@@ -95,7 +95,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     optimizer = make_optimizer(model, args, accelerator.device)
     model, optimizer = accelerator.prepare(model, optimizer)
     forward = torch.compile(model) if args.torch_compile else model
-    key = resume_key(args, accelerator, context, len(tokenizer))
+    key = resume_key(args, n, context, len(tokenizer))
     state = LoopState(total_steps=args.max_steps or math.ceil(args.num_train_epochs * steps_per_epoch))
     resumed = args.resume_from_checkpoint is not None
     if resumed:
