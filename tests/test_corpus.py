@@ -149,3 +149,20 @@ def test_a_changed_encoder_is_not_reused(tree, tmp_path, tok, monkeypatch):
     # the same config with different encoder code (e.g. a new special token) must re-tokenize
     monkeypatch.setattr(corpus_module, "_encoder_source_hash", lambda: "another encoder")
     assert not build_corpus([root], tmp_path / "out", tok).reused
+
+
+def test_corpus_for_training_builds_a_midi_folder_once_and_refuses_another_encoding(tmp_path):
+    from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+    from musenet_hf.data.corpus import corpus_for_training, is_corpus_dir
+
+    for k in range(4):
+        write_song(tmp_path / "midi" / f"s{k}.mid", [60 + k, 64 + k, 67 + k])
+    cache = tmp_path / "cache"
+    splits, tok, card = corpus_for_training(tmp_path / "midi", cache, MuseNetTokenizer(), style="lofi")
+    assert is_corpus_dir(cache) and sum(len(s) for s in splits.values()) == 4
+    assert "lofi" in tok.styles and set(splits["train"]["style"]) <= {"lofi"}
+    again = corpus_for_training(cache, tmp_path / "unused", MuseNetTokenizer())
+    assert not (tmp_path / "unused").exists() and sum(len(s) for s in again[0].values()) == 4
+    other = MuseNetTokenizer(musenet={"velocity_bins": 4})
+    with pytest.raises(ValueError, match="different encoding"):
+        corpus_for_training(cache, tmp_path / "unused", other, pinned="my-checkpoint")

@@ -106,3 +106,13 @@ def test_empty_splits_and_index_views(tok, pieces):
     view = MidiWindows(ds.select([2, 0]), tok, CONTEXT)  # a select() view: rows are read through its indices
     assert view[len(view) - 1]["input_ids"] == pieces[0]
     assert view[0]["input_ids"][:5] == pieces[2][:5]
+
+
+def test_to_device_drops_the_mask_only_for_right_padding():
+    from musenet_hf.data.windows import to_device
+
+    batch = MidiCollator(pad_token_id=0)([{"input_ids": [5, 6, 7]}, {"input_ids": [5]}])
+    input_ids, mask, labels = to_device(batch, torch.device("cpu"))
+    assert mask is None and torch.equal(input_ids, batch["input_ids"]) and torch.equal(labels, batch["labels"])
+    left = dict(batch, attention_mask=batch["attention_mask"].flip(1))
+    assert torch.equal(to_device(left, torch.device("cpu"))[1], left["attention_mask"])
