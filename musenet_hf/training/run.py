@@ -61,9 +61,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
 
     # data and model
     pinned = model_args.model_name_or_path or model_args.tokenizer_name_or_path
+    base = base_tokenizer(model_args.model_name_or_path, model_args.tokenizer_name_or_path)
     splits, tokenizer, corpus = corpus_for_training(
-        data_args.data, data_args.corpus_dir or out / "corpus", base_tokenizer(model_args.model_name_or_path, model_args.tokenizer_name_or_path),
-        pinned=pinned, style=data_args.style, num_proc=data_args.num_proc,
+        data_args.data, data_args.corpus_dir or out / "corpus", base, pinned=pinned, style=data_args.style, num_proc=data_args.num_proc,
         is_main_process=accelerator.is_main_process, wait_for_everyone=accelerator.wait_for_everyone,
     )
     model = model_for_training(tokenizer, model_args.preset, model_args.dropout, model_args.context_length,
