@@ -50,7 +50,8 @@ DEFAULT_CASES = (
 DEFAULT_LIKELIHOOD_PIECES = 48  # test pieces scored (one context-long window each): ~30 s of forward passes
 LIKELIHOOD_BATCH = 8
 MAX_REAL_PER_STYLE = 200  # real clips compared per style; more adds reading time, not precision
-MAX_TRAIN_PER_STYLE = 100  # real pieces per style the style classifier is fitted on
+MAX_TRAIN_PER_STYLE = 100
+MAX_THRESHOLD_PIECES = 1000  # whole real pieces pooled for the per-family long-note thresholds  # real pieces per style the style classifier is fitted on
 DEFAULT_PRIMERS = 2  # real test pieces continued for the primer-continuity check
 PRIMER_SECONDS = 6.0
 CONTINUATION_SECONDS = 10.0
@@ -378,8 +379,7 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
         real[style] = [clip_piece(p, seconds) for p in pool[:MAX_REAL_PER_STYLE]]
     result.real_clips = real
     real_stats = {s: [piece_statistics(p.notes, instruments, seconds, p.bpm) for p in clips] for s, clips in real.items()}
-    thresholds = degeneracy.held_thresholds([s for v in real_stats.values() for s in v]
-                                            or [piece_statistics(p.notes, instruments) for p in ref.train[:MAX_REAL_PER_STYLE]])
+    thresholds = degeneracy.held_thresholds([p.notes for p in (ref.test + ref.train)[:MAX_THRESHOLD_PIECES]], instruments)
     vocab = tok.musenet_vocab
     for style, clips in real.items():
         degen = [degeneracy.piece_degeneracy(s, _event_ids(p.notes, vocab), thresholds) for s, p in zip(real_stats[style], clips)]
@@ -388,6 +388,7 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
 
     estimate = estimate_seconds(pipe, cases, pieces, seconds, seed, gen_kwargs)
     estimate["estimate_seconds"] += primers * estimate["probe_tokens_per_music_second_per_instrument"] * 2 * CONTINUATION_SECONDS / estimate["probe_tokens_per_second"]
+    estimate["estimate_minutes"] = estimate["estimate_seconds"] / 60
     result.speed["estimate"] = estimate
     if on_estimate is not None:
         on_estimate(estimate)
@@ -438,6 +439,7 @@ def _case_figures(case: Case, made: list[GeneratedPiece], stats: list[PieceStati
         "degeneracy": degeneracy.summarize(degen),
         "adherence": {
             "outside_share_mean": float(np.mean([a["outside_share"] for a in adherence])) if adherence else 0.0,
+            "pieces": len(adherence),
             "pieces_with_silent_asked": sum(bool(a["silent_asked"]) for a in adherence),
             "silent_asked": [a["silent_asked"] for a in adherence],
         },
@@ -459,8 +461,8 @@ def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, Pie
     solo_pop_piano = next((c for c in result.cases if c["case"] == {"style": "pop", "instruments": ["piano"]}), None)
     return {
         "pieces": len(stats),
-        "long_note_share": long_note_share_overall(stats),
-        "long_note_share_max_piece": max(s.long_note_share for s in stats),
+        "long_note_percent": 100 * long_note_share_overall(stats),
+        "long_note_percent_max_piece": 100 * max(s.long_note_share for s in stats),
         "pieces_with_silent_asked": sum(bool(s.silent_asked) for s in stats),
         "busiest_drum_hits_per_second_max": max(s.busiest_drum_hits_per_second for s in stats),
         "notes_per_second_median": float(np.median([s.notes_per_second for s in stats])),
