@@ -65,8 +65,9 @@ def test_primer_continuity_keeps_or_breaks_key_and_pulse():
     same = [Note(i * 0.5, i * 0.5 + 0.4, PIANO, c_major[(i * 3) % 7], 80) for i in range(20)]
     other = [Note(i * 0.25, i * 0.25 + 0.2, PIANO, 61 + [0, 2, 4, 5, 7, 9, 11][i % 7], 80) for i in range(40)]  # C# major
     ps = piece_statistics(primer, INSTRUMENTS, seconds=6)
-    good = control.primer_continuity(ps, [n.pitch for n in primer], piece_statistics(same, INSTRUMENTS, seconds=10), [n.pitch for n in same])
-    bad = control.primer_continuity(ps, [n.pitch for n in primer], piece_statistics(other, INSTRUMENTS, seconds=10), [n.pitch for n in other])
+    pitches = [n.pitch for n in primer]
+    good = control.primer_continuity(ps, pitches, piece_statistics(same, INSTRUMENTS, seconds=10), [n.pitch for n in same])
+    bad = control.primer_continuity(ps, pitches, piece_statistics(other, INSTRUMENTS, seconds=10), [n.pitch for n in other])
     assert good["primer_key"] == "C major" and good["same_key"] and good["continuation_in_primer_key"] == 1.0
     assert good["inter_onset_ratio"] == pytest.approx(1.0)
     assert bad["continuation_key"] == "C# major" and not bad["same_key"]

@@ -192,7 +192,7 @@ def _vocab_for(config_json: str):
 
 def _tokenize_batch(batch: dict, config_json: str, id_dtype: str) -> dict:
     from ..core.errors import MidiError
-    from ..core.codec import Header, encode_notes
+    from ..core.codec import encode_score
     from ..core.midi_io import read_midi
 
     vocab = _vocab_for(config_json)
@@ -203,7 +203,7 @@ def _tokenize_batch(batch: dict, config_json: str, id_dtype: str) -> dict:
             if not score.notes:
                 raise MidiError(disk_path, "no notes")
             families = sorted({n.family for n in score.notes})
-            ids = encode_notes(score.notes, vocab, Header(style, families, round(score.bpm)))
+            ids = encode_score(score, vocab, style)
             row = ([vocab.families[i] for i in families], score.seconds, len(score.notes), np.asarray(ids, dtype=id_dtype), "")
         except MidiError as exc:
             row = ([], 0.0, 0, np.zeros(0, dtype=id_dtype), exc.reason)

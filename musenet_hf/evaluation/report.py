@@ -58,7 +58,8 @@ def render_markdown(data: dict) -> str:
         lines += ["", f"## {case['name']}", ""]
         if case["comparison"]:
             lines += [f"Against {case['real_pieces']} real clips of the style. Overlap: histogram overlapping area (1 = same spread).", "",
-                      "| statistic | real-vs-real overlap | generated-vs-real overlap | real median | real IQR | generated median | gap / IQR |",
+                      "| statistic | real-vs-real overlap | generated-vs-real overlap | real median | real IQR "
+                      "| generated median | gap / IQR |",
                       "|---|---|---|---|---|---|---|"]
             for c in case["comparison"]:
                 lines.append(f"| {c['name']} | {_fmt(c['real_vs_real'])} | {_fmt(c['generated_vs_real'])} | {_fmt(c['real_median'])} "
