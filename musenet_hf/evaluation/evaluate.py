@@ -410,7 +410,7 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
         "tokens_per_second": total_tokens / total_wall if total_wall else math.nan,
         "music_seconds_per_second": len(result.generated) * seconds / total_wall if total_wall else math.nan,
     })
-    result.overall = _overall(result, generated_stats, real_stats)
+    result.overall = _overall(result, generated_stats)
     result.style_adherence = asdict(_style_adherence(ref, generated_stats, instruments, seconds))
     if primers:
         result.primer_continuity = _primer_continuity(pipe, ref, styles, primers, instruments, seed, gen_kwargs)
@@ -445,7 +445,7 @@ def _case_figures(case: Case, made: list[GeneratedPiece], stats: list[PieceStati
     }
 
 
-def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, PieceStatistics]], real_stats) -> dict:
+def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, PieceStatistics]]) -> dict:
     """The quality issue's headline figures over every generated piece."""
     stats = [s for _, s in generated]
     if not stats:
@@ -453,8 +453,7 @@ def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, Pie
     gaps = {}
     for case in result.cases:
         for c in case["comparison"]:
-            gap = (c["real_vs_real"] - c["generated_vs_real"]) if c["real_vs_real"] is not None else math.nan
-            gaps.setdefault(c["name"], []).append(gap)
+            gaps.setdefault(c["name"], []).append(c["real_vs_real"] - c["generated_vs_real"])  # nan where undefined
     solo_pop_piano = next((c for c in result.cases if c["case"] == {"style": "pop", "instruments": ["piano"]}), None)
     return {
         "pieces": len(stats),
