@@ -45,8 +45,8 @@ def load(data: str, tmp: Path):
 
 
 def run_ours(opts, out: Path) -> dict:
-    from musenet_hf.training.run import train
     from musenet_hf.training.arguments import DataArguments, ModelArguments, TrainingArguments
+    from musenet_hf.training.run import train
 
     train(
         ModelArguments(preset=opts.preset, context_length=opts.context_length, dropout=0.0),
@@ -66,8 +66,8 @@ def run_trainer(opts, out: Path) -> dict:
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from musenet_hf.modeling.presets import build_model
     from musenet_hf.data.windows import MidiCollator, MidiWindows
+    from musenet_hf.modeling.presets import build_model
 
     splits, tok = load(opts.data, out)
     torch.manual_seed(0)
@@ -107,8 +107,8 @@ def padding_shares(opts) -> dict:
     """Share of padded positions in one epoch: our length-grouped plan against random batches."""
     import numpy as np
 
-    from musenet_hf.modeling.presets import MODEL_PRESETS
     from musenet_hf.data.windows import MidiWindows
+    from musenet_hf.modeling.presets import MODEL_PRESETS
     from musenet_hf.training.loop import plan_batches
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,8 +150,8 @@ def main() -> None:
     import torch
     from transformers import GPT2Config
 
-    from musenet_hf.modeling.presets import model_config
     from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+    from musenet_hf.modeling.presets import model_config
 
     rows = {}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from transformers import HfArgumentParser
 

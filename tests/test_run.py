@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from training_fixtures import tiny_args
 
 from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 from musenet_hf.training.arguments import parse_training_args
 from musenet_hf.training.run import train
-from training_fixtures import tiny_args
 
 pytestmark = pytest.mark.usefixtures("private_checkpoint_key")
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from training_fixtures import tiny_args, train_cli, write_songs
 
 pytestmark = pytest.mark.slow
@@ -69,14 +68,16 @@ def test_resume_refuses_changed_settings(song_corpus, checkpoint_key_file, refer
 
     out = tmp_path / "run"
     shutil.copytree(reference / "checkpoints", out / "checkpoints")
-    output = finish(train_cli(tiny_args(song_corpus, out, max_steps=30, per_device_batch_size=2, resume_from_checkpoint="latest"), checkpoint_key_file), expect=1)
+    argv = tiny_args(song_corpus, out, max_steps=30, per_device_batch_size=2, resume_from_checkpoint="latest")
+    output = finish(train_cli(argv, checkpoint_key_file), expect=1)
     assert "settings changed" in output and "per_device_batch_size" in output
 
 
 def test_two_gloo_processes_train_together(song_corpus, checkpoint_key_file, tmp_path):
     out = tmp_path / "run"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    finish(train_cli(tiny_args(song_corpus, out, max_steps=20, per_device_batch_size=2, save_steps=10, eval_steps=10), checkpoint_key_file, launcher=torchrun))
+    argv = tiny_args(song_corpus, out, max_steps=20, per_device_batch_size=2, save_steps=10, eval_steps=10)
+    finish(train_cli(argv, checkpoint_key_file, launcher=torchrun))
     record = json.loads((out / "training_record.json").read_text())
     assert record["hardware"].startswith("2 x CPU")
     last = sorted((out / "checkpoints").iterdir())[-1]

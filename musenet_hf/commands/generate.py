@@ -52,15 +52,8 @@ def parse_style(text: str):
     return blend
 
 
-def load_pipeline(model: str | None):
-    from transformers import pipeline
-
-    from .. import DEFAULT_MODEL_DIR
-
-    return pipeline("midi-generation", model=str(model or DEFAULT_MODEL_DIR))
-
-
 def run(args) -> int:
+    from .. import load_pipeline
     from ..core.errors import MidiError
 
     options = dict(

@@ -9,7 +9,7 @@ full before any distributed start or data work.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 EXIT_INVALID = 2  # argparse's status for a bad command line
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by a signal"

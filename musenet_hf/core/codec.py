@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .vocabulary import EOS, NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
-from .midi_io import Note
+from .midi_io import Note, Score
 
 
 @dataclass
@@ -68,6 +68,33 @@ def quantize(notes: list[Note], vocab: Vocabulary) -> list[tuple[int, int, int, 
             continue
         out.append(note)
     return out
+
+
+def score_header(score: Score, style: str = "unknown") -> Header:
+    """The header of a whole score: its style, the families that play in it, its first tempo."""
+    return Header(style or "unknown", sorted({n.family for n in score.notes}), round(score.bpm))
+
+
+def encode_score(score: Score, vocab: Vocabulary, style: str = "unknown") -> list[int]:
+    """A whole score -> ids: its header (``score_header``), the events and ``<eos>``."""
+    return encode_notes(score.notes, vocab, score_header(score, style))
+
+
+def encode_events(notes: list[Note], vocab: Vocabulary, end_steps: int | None = None) -> tuple[list[int], bool, int]:
+    """Notes -> (event ids without header or ``<eos>``, whether they use ``<voice:fifo>``, length in 10 ms steps).
+
+    The voice-order marker is returned as a flag, for the header that goes with the events (a primer's
+    header is built for the piece it starts). With ``end_steps`` the events last at least that long: trailing
+    waits carry the clock to it, so music appended after them starts there even after a silence.
+    """
+    events = encode_notes(notes, vocab, eos=False)
+    fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]
+    events = events[1:] if fifo else events
+    steps = int(vocab.wait_steps(events).sum()) if events else 0
+    if end_steps is not None and end_steps > steps:
+        events += vocab.wait_ids(end_steps - steps)
+        steps = end_steps
+    return events, fifo, steps
 
 
 def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True) -> list[int]:

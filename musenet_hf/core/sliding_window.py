@@ -211,7 +211,7 @@ class SlidingWindowGenerator:
 
 def count_steps(ids: list[int], vocab: Vocabulary) -> int:
     """Length of ``ids`` in 10 ms steps (the sum of its waits)."""
-    return int(wait_steps(torch.tensor(ids, dtype=torch.long), vocab).sum()) if ids else 0
+    return int(vocab.wait_steps(ids).sum()) if len(ids) else 0
 
 
 def _context_length(model) -> int:

@@ -40,7 +40,7 @@ class EvalTotals:
     tokens: int = 0  # predicted positions
     notes: int = 0  # note-on tokens among the predicted positions
 
-    def __iadd__(self, other: "EvalTotals") -> "EvalTotals":
+    def __iadd__(self, other: EvalTotals) -> EvalTotals:
         self.nll_nats += other.nll_nats
         self.tokens += other.tokens
         self.notes += other.notes
@@ -99,7 +99,7 @@ class BigramBaseline:
         self.alpha = alpha
 
     @classmethod
-    def fit(cls, sequences, vocab_size: int, alpha: float = BIGRAM_ALPHA) -> "BigramBaseline":
+    def fit(cls, sequences, vocab_size: int, alpha: float = BIGRAM_ALPHA) -> BigramBaseline:
         """Counts adjacent pairs inside each sequence (never across two pieces)."""
         keys, tokens = [], np.zeros(vocab_size, dtype=np.float64)
         for seq in sequences:
@@ -112,7 +112,7 @@ class BigramBaseline:
         return cls(pair_keys, pair_counts.astype(np.float64), unigram, alpha)
 
     @classmethod
-    def fit_tuned(cls, sequences, vocab_size: int) -> "BigramBaseline":
+    def fit_tuned(cls, sequences, vocab_size: int) -> BigramBaseline:
         """``fit`` with alpha chosen from ``BIGRAM_ALPHAS`` by the NLL of held-out training pieces."""
         seqs = list(sequences)
         held = seqs[::HELDOUT_EVERY]

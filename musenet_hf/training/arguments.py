@@ -109,7 +109,10 @@ class TrainingArguments:
         default=-1,
         metadata={"help": f"DataLoader worker processes per training process (-1: up to {GPU_LOADER_WORKERS} on a GPU, 0 on CPU)"},
     )
-    report_to: str = field(default="auto", metadata={"help": "'auto' (TensorBoard if installed), 'tensorboard' or 'none'; metrics.jsonl is always written"})
+    report_to: str = field(
+        default="auto",
+        metadata={"help": "'auto' (TensorBoard if installed), 'tensorboard' or 'none'; metrics.jsonl is always written"},
+    )
     keep_best: bool = field(
         default=True,
         metadata={"help": "publish the weights of the evaluation with the lowest validation loss (the last ones if no "
@@ -151,7 +154,8 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, arg
         need(data.exists(), f"--data {data} does not exist")
         if data.exists():
             need(is_corpus_dir(data) or _is_midi_folder(data), f"--data {data} is neither a built corpus nor a folder with MIDI files")
-            need(data_args.style is None or not is_corpus_dir(data), "--style applies to a MIDI folder; a built corpus already has its styles")
+            need(data_args.style is None or not is_corpus_dir(data),
+                 "--style applies to a MIDI folder; a built corpus already has its styles")
     if data_args.style is not None:
         need(bool(data_args.style) and not any(c.isspace() for c in data_args.style), f"--style {data_args.style!r} must be one word")
     if model_args.model_name_or_path is None:

@@ -97,7 +97,8 @@ def make_optimizer(model, args: TrainingArguments, device: torch.device) -> torc
     return torch.optim.AdamW(groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), **fused)
 
 
-def fit_schedule_to_budget(accelerator, state: LoopState, probe: dict, budget: float, start: float, seconds_before: float, first_step: int) -> None:
+def fit_schedule_to_budget(accelerator, state: LoopState, probe: dict, budget: float, start: float, seconds_before: float,
+                           first_step: int) -> None:
     """Shorten the schedule so the cosine ends when the time budget does (measured step time).
 
     Args:
@@ -219,7 +220,8 @@ class TrainingLoop:
             return {}
         now = time.perf_counter()
         self.state.tokens += int(totals[2])
-        values = {"loss": totals[0] / totals[1], "learning_rate": self.lr, "tokens_per_second": totals[2] / max(now - self.window_start, 1e-9),
+        speed = totals[2] / max(now - self.window_start, 1e-9)
+        values = {"loss": totals[0] / totals[1], "learning_rate": self.lr, "tokens_per_second": speed,
                   "tokens": self.state.tokens, "epoch": self.state.epoch, "seconds": round(self.state.train_seconds, 2)}
         if self.grad_norm is not None:
             values["grad_norm"] = float(self.grad_norm)
@@ -240,7 +242,8 @@ class TrainingLoop:
         self.state.best_step, self.state.best_metrics = self.state.step, metrics
         weights = self.accelerator.get_state_dict(self.model)
         if self.accelerator.is_main_process:
-            self.accelerator.unwrap_model(self.model).save_pretrained(best_dir(Path(self.args.output_dir), self.state.step), state_dict=weights)
+            folder = best_dir(Path(self.args.output_dir), self.state.step)
+            self.accelerator.unwrap_model(self.model).save_pretrained(folder, state_dict=weights)
 
     def stop_reason(self, signals: StopOnSignal) -> str | None:
         """'signal' or 'time budget' once any process has one; checked by all processes at the same steps."""
@@ -271,7 +274,8 @@ class TrainingLoop:
                     if values:
                         bar.set_postfix(loss=f"{values['loss']:.3f}", tok_s=f"{values['tokens_per_second']:,.0f}")
                 if self.budget and state.step - self.first_step in TIME_PROBE_STEPS:
-                    fit_schedule_to_budget(self.accelerator, state, self.probe, self.budget, self.start, self.seconds_before, self.first_step)
+                    fit_schedule_to_budget(self.accelerator, state, self.probe, self.budget, self.start, self.seconds_before,
+                                           self.first_step)
                 if args.eval_steps and state.step % args.eval_steps == 0 and state.step < state.total_steps:
                     self.periodic_eval()
                 if saving:
