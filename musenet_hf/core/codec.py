@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .vocabulary import EOS, NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
 from .midi_io import Note, Score
+from .vocabulary import EOS, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .voices import VoiceStack
 
 
 @dataclass
@@ -139,17 +140,17 @@ def _plan(q, vocab: Vocabulary, fifo: bool):
         if fam != vocab.drum_index:
             events.append((off, 0, fam, pitch, 0, i))
     events.sort()
-    voices: dict[tuple[int, int], list[tuple[int, int]]] = {}  # key -> (on_step, velocity bin) per voice, in start order
+    voices: dict[tuple[int, int], VoiceStack] = {}  # key -> its voices, as (on_step, velocity bin)
     skips = []
     for _, kind, fam, pitch, _, i in events:
-        stack = voices.setdefault((fam, pitch), [])
+        stack = voices.get((fam, pitch))
+        if stack is None:
+            stack = voices[(fam, pitch)] = VoiceStack(fifo)
         voice = (q[i][0], q[i][4])  # voices alike in onset and velocity are interchangeable
         if kind == 1:
-            stack.append(voice)
-            continue
-        n = stack.index(voice) if fifo else stack[::-1].index(voice)
-        skips.append(n)
-        del stack[n if fifo else len(stack) - 1 - n]
+            stack.push(voice)
+        else:
+            skips.append(stack.end_voice(voice))
     return events, skips, fifo
 
 
@@ -170,14 +171,14 @@ def decode_ids(ids, vocab: Vocabulary) -> Decoded:
     ids = np.asarray(list(ids), dtype=np.int64).ravel()
     kinds = vocab.kinds(ids)
     header = Header()
-    voices: dict[tuple[int, int], list[tuple[int, int]]] = {}  # key -> [(on_step, velocity)] in start order
+    voices: dict[tuple[int, int], VoiceStack] = {}  # key -> its voices, as (on_step, velocity)
     last_hit: dict[int, int] = {}  # drum pitch -> index in notes of its last hit
     notes: list[Note] = []
     now = 0
     eos, skip, fifo = vocab.token_to_id[EOS], vocab.token_to_id[VOICE_SKIP], vocab.token_to_id[VOICE_FIFO]
     in_header, skips = True, 0
-    per_fam = vocab.nbins * NUM_PITCHES
-    for tok, kind in zip(ids.tolist(), kinds.tolist()):
+    columns = (vocab.wait_steps(ids), vocab.note_family(ids), vocab.pitch(ids), vocab.velocity_bin(ids))
+    for tok, kind, wait, fam, pitch, vb in zip(ids.tolist(), kinds.tolist(), *(c.tolist() for c in columns)):
         if tok == eos:
             break
         if tok == skip:
@@ -192,22 +193,20 @@ def decode_ids(ids, vocab: Vocabulary) -> Decoded:
             _read_header_token(vocab, tok, kind, header)
             continue
         if kind == vocab.KIND_WAIT:
-            now += tok - vocab.wait_start + 1
+            now += wait
         elif kind == vocab.KIND_ON:
-            rel = tok - vocab.on_start
-            fam, vb, pitch = rel // per_fam, (rel % per_fam) // NUM_PITCHES, rel % NUM_PITCHES
             vel = vocab.bin_velocity[vb]
             if fam == vocab.drum_index:
                 _drum_hit(notes, last_hit, now, pitch, vel, fam, step, cfg.drum_note_seconds)
             else:
-                voices.setdefault((fam, pitch), []).append((now, vel))
+                stack = voices.get((fam, pitch))
+                if stack is None:
+                    stack = voices[(fam, pitch)] = VoiceStack(header.fifo)
+                stack.push((now, vel))
         elif kind == vocab.KIND_OFF:
-            rel = tok - vocab.off_start
-            fam, pitch = vocab.pitched[rel // NUM_PITCHES], rel % NUM_PITCHES
             stack = voices.get((fam, pitch))
             if stack:
-                n = min(skips, len(stack) - 1)
-                on, vel = stack.pop(n if header.fifo else len(stack) - 1 - n)
+                on, vel = stack.end(skips)
                 notes.append(Note(on * step, max(now, on + 1) * step, fam, pitch, vel))
         skips = 0
     for (fam, pitch), stack in voices.items():
