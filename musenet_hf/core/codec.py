@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import MidiError, WorkBudget
 from .midi_io import Note, Score
-from .vocabulary import EOS, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .vocabulary import EOS, VOICE_FIFO, VOICE_SKIP, MidiLimits, Vocabulary
 from .voices import VoiceStack
 
 
@@ -77,18 +78,22 @@ def score_header(score: Score, style: str = "unknown") -> Header:
 
 
 def encode_score(score: Score, vocab: Vocabulary, style: str = "unknown") -> list[int]:
-    """A whole score -> ids: its header (``score_header``), the events and ``<eos>``."""
-    return encode_notes(score.notes, vocab, score_header(score, style))
+    """A whole score -> ids: its header (``score_header``), the events and ``<eos>``; within the time
+    bound the score was read under (``Score.budget``), if any."""
+    budget = score.budget or WorkBudget(score.source or "<score>", vocab.config.limits.max_cpu_seconds)
+    return encode_notes(score.notes, vocab, score_header(score, style), budget=budget)
 
 
-def encode_events(notes: list[Note], vocab: Vocabulary, end_steps: int | None = None) -> tuple[list[int], bool, int]:
+def encode_events(
+    notes: list[Note], vocab: Vocabulary, end_steps: int | None = None, budget: WorkBudget | None = None
+) -> tuple[list[int], bool, int]:
     """Notes -> (event ids without header or ``<eos>``, whether they use ``<voice:fifo>``, length in 10 ms steps).
 
     The voice-order marker is returned as a flag, for the header that goes with the events (a primer's
     header is built for the piece it starts). With ``end_steps`` the events last at least that long: trailing
     waits carry the clock to it, so music appended after them starts there even after a silence.
     """
-    events = encode_notes(notes, vocab, eos=False)
+    events = encode_notes(notes, vocab, eos=False, budget=budget)
     fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]
     events = events[1:] if fifo else events
     steps = int(vocab.wait_steps(events).sum()) if events else 0
@@ -98,13 +103,30 @@ def encode_events(notes: list[Note], vocab: Vocabulary, end_steps: int | None = 
     return events, fifo, steps
 
 
-def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True) -> list[int]:
+def encode_notes(
+    notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True, budget: WorkBudget | None = None
+) -> list[int]:
     """Notes -> ids: the header (if given), the events, and ``<eos>``.
 
     Without a header, a ``<voice:fifo>`` marker still leads the events when that voice order was chosen.
+
+    Args:
+        notes: the notes, times in seconds.
+        vocab: the event vocabulary; its ``config.limits`` bound the work.
+        header (`Header`, *optional*): the sequence header to lead the ids with.
+        eos (`bool`, defaults to `True`): end with ``<eos>``.
+        budget (`WorkBudget`, *optional*): the time bound (defaults to a new one of ``limits.max_cpu_seconds``,
+            for the source ``<notes>``).
+
+    Raises ``MidiError`` (naming the budget's source) when more notes start in one 10 ms step than
+    ``limits.max_onsets_per_step``, when a key has more simultaneous voices than ``limits.max_voices_per_key``,
+    or when the time bound is spent.
     """
+    limits = vocab.config.limits
+    budget = budget or WorkBudget("<notes>", limits.max_cpu_seconds)
     q = quantize(notes, vocab)
-    plans = [_plan(q, vocab, fifo) for fifo in (False, True)]
+    _check_onsets(q, limits, budget)
+    plans = [_plan(q, vocab, fifo, budget) for fifo in (False, True)]
     events, skips, use_fifo = min(plans, key=lambda plan: sum(plan[1]))
     skips = iter(skips)
     if header is not None:
@@ -127,7 +149,21 @@ def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = N
     return ids
 
 
-def _plan(q, vocab: Vocabulary, fifo: bool):
+def _check_onsets(q, limits: MidiLimits, budget: WorkBudget) -> None:
+    """``MidiError`` when more notes start in one step than ``limits.max_onsets_per_step`` (``q`` is sorted by onset)."""
+    run, last = 0, None
+    for note in q:
+        budget.tick()
+        run = run + 1 if note[0] == last else 1
+        last = note[0]
+        if run > limits.max_onsets_per_step:
+            raise MidiError(
+                budget.source,
+                f"over {limits.max_onsets_per_step} notes start in the 10 ms step {last} (the per-step onset limit)",
+            )
+
+
+def _plan(q, vocab: Vocabulary, fifo: bool, budget: WorkBudget):
     """Events in token order for one voice order, and the ``<voice:skip>`` count before each note-off.
 
     Events are (step, 0 = off / 1 = on, family, pitch, tie-break, note index). Same-step note-ons of one
@@ -142,13 +178,19 @@ def _plan(q, vocab: Vocabulary, fifo: bool):
     events.sort()
     voices: dict[tuple[int, int], VoiceStack] = {}  # key -> its voices, as (on_step, velocity bin)
     skips = []
+    max_voices = vocab.config.limits.max_voices_per_key
     for _, kind, fam, pitch, _, i in events:
+        budget.tick()
         stack = voices.get((fam, pitch))
         if stack is None:
             stack = voices[(fam, pitch)] = VoiceStack(fifo)
         voice = (q[i][0], q[i][4])  # voices alike in onset and velocity are interchangeable
         if kind == 1:
             stack.push(voice)
+            if len(stack) > max_voices:
+                raise MidiError(
+                    budget.source, f"over {max_voices} simultaneous voices of {vocab.families[fam]} pitch {pitch} (the voice limit)"
+                )
         else:
             skips.append(stack.end_voice(voice))
     return events, skips, fifo
