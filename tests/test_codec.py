@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,58 @@ def test_encode_events_returns_the_voice_order_as_a_flag_and_lasts_until_the_end
     decoded = decode_ids(header + events, vocab)
     assert [(round(n.start, 2), round(n.end, 2)) for n in decoded.notes] == [(0.0, 0.5), (0.4, 1.0)]
     assert encode_events([], vocab) == ([], False, 0)
+
+
+# --- limits on the voices of one key and the onsets of one step ------------------------------------
+def _limited_vocab(**limits):
+    from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits, Vocabulary
+
+    return Vocabulary(EncodingConfig(limits=MidiLimits(**limits)))
+
+
+def _stacked_notes(count, same_step=True):
+    from musenet_hf.core.midi_io import Note
+
+    # `count` notes of one key sounding together (from the same step, or one step apart)
+    return [Note(0.0 if same_step else 0.01 * i, 5.0, 0, 60, 64) for i in range(count)]
+
+
+def test_voice_limit_just_under_passes_just_over_names_the_limit():
+    from musenet_hf.core.codec import encode_notes
+    from musenet_hf.core.errors import MidiError
+
+    vocab = _limited_vocab(max_voices_per_key=4)
+    assert len(encode_notes(_stacked_notes(4, same_step=False), vocab)) > 8
+    with pytest.raises(MidiError, match="over 4 simultaneous voices of piano pitch 60"):
+        encode_notes(_stacked_notes(5, same_step=False), vocab)
+
+
+def test_onset_limit_just_under_passes_just_over_names_the_limit():
+    from musenet_hf.core.codec import encode_notes
+    from musenet_hf.core.errors import MidiError
+    from musenet_hf.core.midi_io import Note
+
+    vocab = _limited_vocab(max_onsets_per_step=6)
+    chord = [Note(1.0, 2.0, 0, 60 + i, 64) for i in range(6)]
+    assert len(encode_notes(chord, vocab)) > 12
+    with pytest.raises(MidiError, match="over 6 notes start in the 10 ms step 100"):
+        encode_notes(chord + [Note(1.001, 2.0, 0, 50, 64)], vocab)
+
+
+def test_note_bomb_file_is_a_clear_error_naming_the_file(tmp_path):
+    from midi_fixtures import make_midi
+
+    from musenet_hf.core.codec import encode_score
+    from musenet_hf.core.errors import MidiError
+    from musenet_hf.core.midi_io import read_midi
+    from musenet_hf.core.vocabulary import EncodingConfig, Vocabulary
+
+    vocab = Vocabulary(EncodingConfig())
+    limit = vocab.config.limits.max_onsets_per_step
+    path = tmp_path / "bomb.mid"
+    # zero-length notes on one key, all on one tick: each becomes a one-step voice starting in step 0
+    make_midi([(0.0, 0.0, 0, 60, 64)] * (limit + 1)).save(path)
+    with pytest.raises(MidiError, match=f"bomb.mid: over {limit} notes start in the 10 ms step 0"):
+        encode_score(read_midi(path, vocab=vocab), vocab)
+    make_midi([(0.0, 0.0, 0, 60, 64)] * 8).save(path)
+    assert len(encode_score(read_midi(path, vocab=vocab), vocab)) > 16

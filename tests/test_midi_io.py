@@ -140,3 +140,39 @@ def test_write_midi_is_exact_on_the_grid_and_sounds_right():
     back = read_midi(midi, CFG)
     assert [(n.start, n.end) for n in back.notes if n.family == 1] == [(0.01, 0.73)]  # exact ticks, no rounding
     assert seconds_to_ticks(1.0, midi.tracks[0][0].tempo, midi.ticks_per_beat) == 2000
+
+
+# --- work bounds while parsing ----------------------------------------------------------------------
+def test_message_limit_stops_parsing_just_over_and_passes_just_under():
+    import io
+
+    import mido
+    from midi_fixtures import make_midi, to_bytes
+
+    from musenet_hf.core.errors import MidiError
+    from musenet_hf.core.midi_io import load_midi_file
+    from musenet_hf.core.vocabulary import MidiLimits
+
+    midi = make_midi([(0.01 * i, 0.01 * i + 0.005, 0, 60, 64) for i in range(50)])
+    data = to_bytes(midi)
+    messages = sum(len(t) for t in mido.MidiFile(file=io.BytesIO(data)).tracks)  # saving adds end_of_track
+    assert len(load_midi_file(data, MidiLimits(max_messages=messages)).tracks) == len(midi.tracks)
+    with pytest.raises(MidiError, match=f"over {messages - 1} messages"):
+        load_midi_file(data, MidiLimits(max_messages=messages - 1))
+    tight = MidiLimits(max_messages=messages // 3)  # stopped while parsing, long before the end
+    with pytest.raises(MidiError, match=f"over {messages // 3} messages"):
+        load_midi_file(data, tight)
+
+
+def test_time_bound_is_a_midi_error_naming_the_file(tmp_path):
+    from midi_fixtures import make_midi
+
+    from musenet_hf.core.errors import MidiError
+    from musenet_hf.core.midi_io import read_midi
+    from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits
+
+    path = tmp_path / "slow.mid"
+    make_midi([(0.001 * i, 0.001 * i + 0.5, 0, 40 + i % 40, 64) for i in range(3000)]).save(path)
+    assert len(read_midi(path, EncodingConfig(limits=MidiLimits(max_cpu_seconds=30.0))).notes) == 3000
+    with pytest.raises(MidiError, match="slow.mid: took over 0 s of CPU time"):
+        read_midi(path, EncodingConfig(limits=MidiLimits(max_cpu_seconds=0.0)))

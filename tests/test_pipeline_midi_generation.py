@@ -119,7 +119,7 @@ def test_unknown_names_raise_listing_valid_ones(gen):
 
 
 def test_bad_lengths_and_managed_arguments_raise(gen):
-    with pytest.raises(ValueError, match="seconds must be > 0"):
+    with pytest.raises(ValueError, match=r"seconds must be a number in \[0.01, 3600\]"):
         gen(seconds=0)
     with pytest.raises(ValueError, match="pass `seconds` instead"):
         gen(seconds=1, max_new_tokens=10)
@@ -314,3 +314,48 @@ def test_pipeline_on_a_gpu(tiny_model_dir):
         assert abs(result["seconds"] - 4) <= STEP + 1e-9
         assert len(result["ids"]) > 2 * TINY_CONTEXT  # the window slid on the GPU too
         assert set(vocab.note_family(events_of(result, 5)).tolist()) - {-1} <= allowed
+
+
+# --- argument limits: checked before any model work ----------------------------------------------------
+@pytest.mark.parametrize(
+    "name, over, under",
+    [
+        ("seconds", 3600.5, 3600.0),
+        ("seconds", 0.0, 0.01),
+        ("num_return_sequences", 65, 64),
+        ("num_return_sequences", 0, 1),
+        ("temperature", 100.5, 100.0),
+        ("primer_notes", 200_001, 200_000),
+        ("top_p", 1.01, 1.0),
+    ],
+)
+def test_argument_just_over_its_range_fails_fast_naming_it(gen, name, over, under):
+    from musenet_hf.core.pipeline_midi_generation import ARGUMENT_RANGES, check_argument
+
+    assert check_argument(name, under) == under
+    with pytest.raises(ValueError, match=f"{name} must be .* in \\[{ARGUMENT_RANGES[name][0]:g}, {ARGUMENT_RANGES[name][1]:g}\\], got"):
+        gen(**{name: over})
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"seconds": "ten"}, "seconds must be a number"),
+        ({"seconds": float("nan")}, "seconds must be a number"),
+        ({"seconds": 1e9}, "seconds must be a number in"),
+        ({"num_return_sequences": 10**6}, "num_return_sequences must be an integer"),
+        ({"num_return_sequences": 2.5}, "num_return_sequences must be an integer"),
+        ({"temperature": "hot"}, "temperature must be a number"),
+        ({"primer_notes": -1}, "primer_notes must be an integer"),
+        ({"style": {"pop": float("inf")}}, "style weights must be finite"),
+        ({"style": {"pop": "a lot"}}, "style weights must be finite"),
+    ],
+)
+def test_absurd_values_and_wrong_types_are_value_errors(gen, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gen(**kwargs)
+
+
+def test_a_call_just_inside_the_ranges_generates(gen):
+    out = gen(seconds=0.5, num_return_sequences=1, temperature=100.0, seed=0)
+    assert out[0]["midi"] is not None

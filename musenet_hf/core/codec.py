@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .vocabulary import EOS, NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .errors import MidiError, WorkBudget
 from .midi_io import Note, Score
+from .vocabulary import EOS, VOICE_FIFO, VOICE_SKIP, MidiLimits, Vocabulary
+from .voices import VoiceStack
 
 
 @dataclass
@@ -76,18 +78,22 @@ def score_header(score: Score, style: str = "unknown") -> Header:
 
 
 def encode_score(score: Score, vocab: Vocabulary, style: str = "unknown") -> list[int]:
-    """A whole score -> ids: its header (``score_header``), the events and ``<eos>``."""
-    return encode_notes(score.notes, vocab, score_header(score, style))
+    """A whole score -> ids: its header (``score_header``), the events and ``<eos>``; within the time
+    bound the score was read under (``Score.budget``), if any."""
+    budget = score.budget or WorkBudget(score.source or "<score>", vocab.config.limits.max_cpu_seconds)
+    return encode_notes(score.notes, vocab, score_header(score, style), budget=budget)
 
 
-def encode_events(notes: list[Note], vocab: Vocabulary, end_steps: int | None = None) -> tuple[list[int], bool, int]:
+def encode_events(
+    notes: list[Note], vocab: Vocabulary, end_steps: int | None = None, budget: WorkBudget | None = None
+) -> tuple[list[int], bool, int]:
     """Notes -> (event ids without header or ``<eos>``, whether they use ``<voice:fifo>``, length in 10 ms steps).
 
     The voice-order marker is returned as a flag, for the header that goes with the events (a primer's
     header is built for the piece it starts). With ``end_steps`` the events last at least that long: trailing
     waits carry the clock to it, so music appended after them starts there even after a silence.
     """
-    events = encode_notes(notes, vocab, eos=False)
+    events = encode_notes(notes, vocab, eos=False, budget=budget)
     fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]
     events = events[1:] if fifo else events
     steps = int(vocab.wait_steps(events).sum()) if events else 0
@@ -97,13 +103,30 @@ def encode_events(notes: list[Note], vocab: Vocabulary, end_steps: int | None = 
     return events, fifo, steps
 
 
-def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True) -> list[int]:
+def encode_notes(
+    notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True, budget: WorkBudget | None = None
+) -> list[int]:
     """Notes -> ids: the header (if given), the events, and ``<eos>``.
 
     Without a header, a ``<voice:fifo>`` marker still leads the events when that voice order was chosen.
+
+    Args:
+        notes: the notes, times in seconds.
+        vocab: the event vocabulary; its ``config.limits`` bound the work.
+        header (`Header`, *optional*): the sequence header to lead the ids with.
+        eos (`bool`, defaults to `True`): end with ``<eos>``.
+        budget (`WorkBudget`, *optional*): the time bound (defaults to a new one of ``limits.max_cpu_seconds``,
+            for the source ``<notes>``).
+
+    Raises ``MidiError`` (naming the budget's source) when more notes start in one 10 ms step than
+    ``limits.max_onsets_per_step``, when a key has more simultaneous voices than ``limits.max_voices_per_key``,
+    or when the time bound is spent.
     """
+    limits = vocab.config.limits
+    budget = budget or WorkBudget("<notes>", limits.max_cpu_seconds)
     q = quantize(notes, vocab)
-    plans = [_plan(q, vocab, fifo) for fifo in (False, True)]
+    _check_onsets(q, limits, budget)
+    plans = [_plan(q, vocab, fifo, budget) for fifo in (False, True)]
     events, skips, use_fifo = min(plans, key=lambda plan: sum(plan[1]))
     skips = iter(skips)
     if header is not None:
@@ -126,7 +149,21 @@ def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = N
     return ids
 
 
-def _plan(q, vocab: Vocabulary, fifo: bool):
+def _check_onsets(q, limits: MidiLimits, budget: WorkBudget) -> None:
+    """``MidiError`` when more notes start in one step than ``limits.max_onsets_per_step`` (``q`` is sorted by onset)."""
+    run, last = 0, None
+    for note in q:
+        budget.tick()
+        run = run + 1 if note[0] == last else 1
+        last = note[0]
+        if run > limits.max_onsets_per_step:
+            raise MidiError(
+                budget.source,
+                f"over {limits.max_onsets_per_step} notes start in the 10 ms step {last} (the per-step onset limit)",
+            )
+
+
+def _plan(q, vocab: Vocabulary, fifo: bool, budget: WorkBudget):
     """Events in token order for one voice order, and the ``<voice:skip>`` count before each note-off.
 
     Events are (step, 0 = off / 1 = on, family, pitch, tie-break, note index). Same-step note-ons of one
@@ -139,17 +176,23 @@ def _plan(q, vocab: Vocabulary, fifo: bool):
         if fam != vocab.drum_index:
             events.append((off, 0, fam, pitch, 0, i))
     events.sort()
-    voices: dict[tuple[int, int], list[tuple[int, int]]] = {}  # key -> (on_step, velocity bin) per voice, in start order
+    voices: dict[tuple[int, int], VoiceStack] = {}  # key -> its voices, as (on_step, velocity bin)
     skips = []
+    max_voices = vocab.config.limits.max_voices_per_key
     for _, kind, fam, pitch, _, i in events:
-        stack = voices.setdefault((fam, pitch), [])
+        budget.tick()
+        stack = voices.get((fam, pitch))
+        if stack is None:
+            stack = voices[(fam, pitch)] = VoiceStack(fifo)
         voice = (q[i][0], q[i][4])  # voices alike in onset and velocity are interchangeable
         if kind == 1:
-            stack.append(voice)
-            continue
-        n = stack.index(voice) if fifo else stack[::-1].index(voice)
-        skips.append(n)
-        del stack[n if fifo else len(stack) - 1 - n]
+            stack.push(voice)
+            if len(stack) > max_voices:
+                raise MidiError(
+                    budget.source, f"over {max_voices} simultaneous voices of {vocab.families[fam]} pitch {pitch} (the voice limit)"
+                )
+        else:
+            skips.append(stack.end_voice(voice))
     return events, skips, fifo
 
 
@@ -170,14 +213,14 @@ def decode_ids(ids, vocab: Vocabulary) -> Decoded:
     ids = np.asarray(list(ids), dtype=np.int64).ravel()
     kinds = vocab.kinds(ids)
     header = Header()
-    voices: dict[tuple[int, int], list[tuple[int, int]]] = {}  # key -> [(on_step, velocity)] in start order
+    voices: dict[tuple[int, int], VoiceStack] = {}  # key -> its voices, as (on_step, velocity)
     last_hit: dict[int, int] = {}  # drum pitch -> index in notes of its last hit
     notes: list[Note] = []
     now = 0
     eos, skip, fifo = vocab.token_to_id[EOS], vocab.token_to_id[VOICE_SKIP], vocab.token_to_id[VOICE_FIFO]
     in_header, skips = True, 0
-    per_fam = vocab.nbins * NUM_PITCHES
-    for tok, kind in zip(ids.tolist(), kinds.tolist()):
+    columns = (vocab.wait_steps(ids), vocab.note_family(ids), vocab.pitch(ids), vocab.velocity_bin(ids))
+    for tok, kind, wait, fam, pitch, vb in zip(ids.tolist(), kinds.tolist(), *(c.tolist() for c in columns)):
         if tok == eos:
             break
         if tok == skip:
@@ -192,22 +235,20 @@ def decode_ids(ids, vocab: Vocabulary) -> Decoded:
             _read_header_token(vocab, tok, kind, header)
             continue
         if kind == vocab.KIND_WAIT:
-            now += tok - vocab.wait_start + 1
+            now += wait
         elif kind == vocab.KIND_ON:
-            rel = tok - vocab.on_start
-            fam, vb, pitch = rel // per_fam, (rel % per_fam) // NUM_PITCHES, rel % NUM_PITCHES
             vel = vocab.bin_velocity[vb]
             if fam == vocab.drum_index:
                 _drum_hit(notes, last_hit, now, pitch, vel, fam, step, cfg.drum_note_seconds)
             else:
-                voices.setdefault((fam, pitch), []).append((now, vel))
+                stack = voices.get((fam, pitch))
+                if stack is None:
+                    stack = voices[(fam, pitch)] = VoiceStack(header.fifo)
+                stack.push((now, vel))
         elif kind == vocab.KIND_OFF:
-            rel = tok - vocab.off_start
-            fam, pitch = vocab.pitched[rel // NUM_PITCHES], rel % NUM_PITCHES
             stack = voices.get((fam, pitch))
             if stack:
-                n = min(skips, len(stack) - 1)
-                on, vel = stack.pop(n if header.fifo else len(stack) - 1 - n)
+                on, vel = stack.end(skips)
                 notes.append(Note(on * step, max(now, on + 1) * step, fam, pitch, vel))
         skips = 0
     for (fam, pitch), stack in voices.items():

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .vocabulary import BOS, NUM_PITCHES, PAD, UNK, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .vocabulary import BOS, PAD, UNK, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .voices import can_end, can_skip
 
 NEG_INF = float("-inf")
 # Compute logits only for the allowed ids when at most this fraction of the vocabulary is allowed: the output
@@ -115,19 +116,13 @@ class VoiceStateLogitsProcessor(LogitsProcessor):
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
         self.seen = 0
-        keys = torch.full((vocab.size,), -1, dtype=torch.long)  # id -> key slot (pitched family x pitch)
-        ids = torch.arange(vocab.size)
-        fam = torch.from_numpy(vocab.note_family(ids.numpy()))
-        kinds = torch.from_numpy(vocab.kinds(ids.numpy()))
-        slot = torch.from_numpy(vocab.off_slot)[fam.clamp(min=0)]
-        pitched = (fam >= 0) & (slot >= 0)
-        keys[pitched] = slot[pitched] * NUM_PITCHES + (ids[pitched] - vocab.on_start) % NUM_PITCHES
-        keys[kinds == vocab.KIND_OFF] = ids[kinds == vocab.KIND_OFF] - vocab.off_start
-        self.key_of = keys
+        every = np.arange(vocab.size)
+        kinds = torch.from_numpy(vocab.kinds(every))
+        self.key_of = torch.from_numpy(vocab.key(every))  # id -> key slot (pitched family x pitch), -1 if none
         self.is_on = kinds == vocab.KIND_ON
         self.is_off = kinds == vocab.KIND_OFF
         self.skip = vocab.token_to_id[VOICE_SKIP]
-        self.n_keys = len(vocab.pitched) * NUM_PITCHES
+        self.n_keys = vocab.num_keys
         self.voices = None  # [batch, keys] sounding voices per key
         self.skips = None  # [batch] skips just emitted
 
@@ -150,18 +145,20 @@ class VoiceStateLogitsProcessor(LogitsProcessor):
         v = self.vocab
         scores = scores.clone()
         # skips the sounding voices cannot honour (a window that begins right after a skip) are dropped
-        self.skips = torch.where(self.voices.max(dim=1).values > self.skips, self.skips, torch.zeros_like(self.skips))
-        deeper = self.voices > self.skips[:, None]  # keys whose voice at that skip depth exists
-        scores[:, v.off_start : v.style_start] = scores[:, v.off_start : v.style_start].masked_fill(~deeper.to(scores.device), NEG_INF)
-        can_skip = (self.voices > self.skips[:, None] + 1).any(dim=1)
-        scores[~can_skip.to(scores.device), self.skip] = NEG_INF
+        most = self.voices.max(dim=1).values
+        self.skips = torch.where(can_end(most, self.skips), self.skips, torch.zeros_like(self.skips))
+        deeper = can_end(self.voices, self.skips[:, None])  # keys whose voice at that skip depth exists
+        off_ids = v.note_off_range
+        scores[:, off_ids] = scores[:, off_ids].masked_fill(~deeper.to(scores.device), NEG_INF)
+        skippable = can_skip(self.voices, self.skips[:, None]).any(dim=1)
+        scores[~skippable.to(scores.device), self.skip] = NEG_INF
         mid_skip = (self.skips > 0).to(scores.device)
         if mid_skip.any():  # a skip must lead to a note-off (or a further skip)
             keep = scores[mid_skip][:, [self.skip]]
-            offs = scores[mid_skip][:, v.off_start : v.style_start]
+            offs = scores[mid_skip][:, off_ids]
             scores[mid_skip] = NEG_INF
             scores[mid_skip, self.skip] = keep.squeeze(1)
-            scores[mid_skip, v.off_start : v.style_start] = offs
+            scores[mid_skip, off_ids] = offs
         return scores
 
 

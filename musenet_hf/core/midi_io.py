@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import io
 import os
+from collections import deque
 from dataclasses import dataclass, field
 
 import mido
 
+from .errors import MidiError, WorkBudget, describe_source
 from .vocabulary import EncodingConfig, MidiLimits, Vocabulary
-from .errors import MidiError, describe_source
 
 DRUM_CHANNEL = 9  # channel 10 in 1-based numbering: General MIDI percussion
 DEFAULT_TEMPO = 500_000  # microseconds per beat: MIDI's implicit 120 BPM
@@ -44,15 +45,43 @@ class Score:
     notes: list[Note] = field(default_factory=list)
     bpm: float = 120.0  # the first tempo of the file
     source: str = ""
+    # the time bound of the file this score was read from, so encoding it continues the same clock
+    budget: WorkBudget | None = field(default=None, repr=False, compare=False)
 
     @property
     def seconds(self) -> float:
         return max((n.end for n in self.notes), default=0.0)
 
 
-def load_midi_file(source, limits: MidiLimits | None = None) -> mido.MidiFile:
-    """Parse a path, bytes or ``mido.MidiFile`` with mido, translating every failure into ``MidiError``."""
+class _BoundedReader(io.BytesIO):
+    """The file object mido parses: mido calls ``tell()`` once per message (and once per track), so counting
+    those calls stops a file with too many messages, or past its time bound, while it is being parsed."""
+
+    def __init__(self, data: bytes, source, limits: MidiLimits, budget: WorkBudget):
+        super().__init__(data)
+        self.source, self.budget = source, budget
+        tracks = int.from_bytes(data[10:12], "big") if data[:4] == b"MThd" else 0  # the header's track count
+        self.calls_left = limits.max_messages + 2 * tracks  # + two calls per track (its start and its end)
+        self.max_messages = limits.max_messages
+
+    def tell(self) -> int:
+        self.calls_left -= 1
+        if self.calls_left < 0:
+            raise MidiError(self.source, f"over {self.max_messages} messages (the message limit)")
+        self.budget.tick()
+        return super().tell()
+
+
+def load_midi_file(source, limits: MidiLimits | None = None, budget: WorkBudget | None = None) -> mido.MidiFile:
+    """Parse a path, bytes or ``mido.MidiFile`` with mido, translating every failure into ``MidiError``.
+
+    Args:
+        source: a path, bytes or a parsed ``mido.MidiFile`` (returned as is).
+        limits (`MidiLimits`, *optional*): the bounds to enforce (defaults to ``MidiLimits()``).
+        budget (`WorkBudget`, *optional*): the file's time bound (defaults to a new one of ``limits.max_cpu_seconds``).
+    """
     limits = limits or MidiLimits()
+    budget = budget or WorkBudget(source, limits.max_cpu_seconds)
     if isinstance(source, mido.MidiFile):
         return source
     if isinstance(source, (str, os.PathLike)):
@@ -73,7 +102,9 @@ def load_midi_file(source, limits: MidiLimits | None = None) -> mido.MidiFile:
         raise TypeError(f"a MIDI source is a path, bytes or mido.MidiFile, not {type(source).__name__}")
     _check(len(data) > 0, source, "file is empty")
     try:
-        midi = mido.MidiFile(file=io.BytesIO(data))
+        midi = mido.MidiFile(file=_BoundedReader(data, source, limits, budget))
+    except MidiError:
+        raise
     except Exception as exc:  # mido raises EOFError, OSError, IndexError, KeyError, ValueError, bare Exceptions...
         raise MidiError(source, f"not a readable MIDI file ({type(exc).__name__}: {exc})") from None
     if isinstance(source, (str, os.PathLike)):
@@ -82,12 +113,19 @@ def load_midi_file(source, limits: MidiLimits | None = None) -> mido.MidiFile:
 
 
 def read_midi(source, config: EncodingConfig | None = None, vocab: Vocabulary | None = None) -> Score:
-    """Read a MIDI source into a ``Score`` of family-mapped notes in seconds."""
+    """Read a MIDI source into a ``Score`` of family-mapped notes in seconds.
+
+    Parsing and reading share one ``WorkBudget`` of ``config.limits.max_cpu_seconds``, which the score
+    carries on (``Score.budget``) so that encoding it stays within the same bound.
+    """
     config = config or (vocab.config if vocab else EncodingConfig())
     vocab = vocab or Vocabulary(config)
-    midi = load_midi_file(source, config.limits)
+    budget = WorkBudget(source, config.limits.max_cpu_seconds)
+    midi = load_midi_file(source, config.limits, budget)
     try:
-        return _NoteReader(midi, vocab, source).read()
+        score = _NoteReader(midi, vocab, source, budget).read()
+        score.budget = budget
+        return score
     except MidiError:
         raise
     except Exception as exc:  # malformed messages mido accepted: never let them escape as another type
@@ -97,8 +135,8 @@ def read_midi(source, config: EncodingConfig | None = None, vocab: Vocabulary | 
 class _NoteReader:
     """Walks a parsed file in time order, tracking tempo, programs, pedals and sounding notes."""
 
-    def __init__(self, midi: mido.MidiFile, vocab: Vocabulary, source):
-        self.midi, self.vocab, self.source = midi, vocab, source
+    def __init__(self, midi: mido.MidiFile, vocab: Vocabulary, source, budget: WorkBudget):
+        self.midi, self.vocab, self.source, self.budget = midi, vocab, source, budget
         self.limits = vocab.config.limits
         self.notes: list[Note] = []
         self.first_tempo: int | None = None
@@ -127,12 +165,14 @@ class _NoteReader:
             for mi, msg in enumerate(track):
                 _check(msg.time <= lim.max_delta_ticks, self.source, f"delta-time {msg.time} is longer than the MIDI maximum")
                 tick += msg.time
+                self.budget.tick()
                 if msg.type in ("note_on", "note_off", "control_change", "program_change", "set_tempo"):
                     timeline.append((tick, ti, mi, msg))
         timeline.sort(key=lambda x: x[:3])
         tempo, last_tick, now = DEFAULT_TEMPO, 0, offset
         state = _ChannelState()
         for tick, _, _, msg in timeline:
+            self.budget.tick()
             now += (tick - last_tick) * tempo / (ppq * 1e6)
             last_tick = tick
             _check(now <= lim.max_seconds, self.source, f"music lasts over {lim.max_seconds:g} s (the duration limit)")
@@ -161,11 +201,11 @@ class _NoteReader:
                 return
             family = int(self.vocab.program_family[st.program[ch]])
             st.release_held_key(ch, msg.note, now, self._emit)  # a re-struck pedalled note ends the old one
-            st.sounding.setdefault((ch, msg.note), []).append((now, family, msg.velocity))
+            st.sounding.setdefault((ch, msg.note), deque()).append((now, family, msg.velocity))
         elif ch != DRUM_CHANNEL:  # note_off, or note_on with velocity 0
             stack = st.sounding.get((ch, msg.note))
             if stack:
-                start = stack.pop(0)  # first in, first out: the oldest sounding copy ends
+                start = stack.popleft()  # first in, first out: the oldest sounding copy ends
                 if st.pedal[ch]:
                     st.held.setdefault((ch, msg.note), []).append(start)
                 else:
@@ -180,7 +220,7 @@ class _ChannelState:
     def __init__(self):
         self.program = [0] * 16
         self.pedal = [False] * 16
-        self.sounding: dict[tuple[int, int], list] = {}  # (channel, pitch) -> [(start, family, velocity)]
+        self.sounding: dict[tuple[int, int], deque] = {}  # (channel, pitch) -> [(start, family, velocity)]
         self.held: dict[tuple[int, int], list] = {}  # released keys still sounding under the pedal
 
     def release_held(self, ch: int, now: float, emit) -> None:

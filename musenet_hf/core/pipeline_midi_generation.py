@@ -16,6 +16,7 @@ This module travels to the Hub as remote code: package imports are relative only
 from __future__ import annotations
 
 import contextlib
+import numbers
 
 import torch
 from transformers import GenerationConfig, Pipeline
@@ -42,6 +43,32 @@ FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cach
 # attention spans the whole preallocated context), and 1.03x for 4 variations sliding past it: dynamic it is.
 DEFAULT_CACHE = "dynamic"
 # generate() arguments the sliding window sets itself, per chunk.
+# Accepted ranges of the call's arguments, checked before any model work: (low, high, integers only).
+# An hour of music is the longest a MIDI file may hold (MidiLimits.max_seconds); 64 variations is a batch
+# that still fits a few GB on CPU; temperatures past 100 are uniform sampling in all but name.
+ARGUMENT_RANGES = {
+    "seconds": (0.01, 3600.0, False),
+    "primer_seconds": (0.0, 3600.0, False),
+    "primer_notes": (0, 200_000, True),
+    "num_return_sequences": (1, 64, True),
+    "bpm": (1, 1000, False),
+    "temperature": (1e-4, 100.0, False),
+    "top_p": (0.0, 1.0, False),
+    "top_k": (0, 1_000_000, True),
+}
+
+
+def check_argument(name: str, value):
+    """``value`` as a number inside ``ARGUMENT_RANGES[name]``, else a ``ValueError`` naming the argument
+    and the accepted range (wrong types included: ``seconds="ten"``, ``num_return_sequences=2.5``)."""
+    low, high, integer = ARGUMENT_RANGES[name]
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, numbers.Integral if integer else numbers.Real) and not isinstance(value, bool)
+    if not ok_type or not (low <= value <= high):  # NaN fails the comparison too
+        raise ValueError(f"{name} must be {kind} in [{low:g}, {high:g}], got {value!r}")
+    return int(value) if integer else float(value)
+
+
 MANAGED_GENERATE_ARGS = ("max_new_tokens", "max_length", "min_new_tokens", "min_length", "eos_token_id", "pad_token_id")
 
 
@@ -113,6 +140,13 @@ class MidiGenerationPipeline(Pipeline):
         return super().__call__(primer, **kwargs)
 
     def _sanitize_parameters(self, **kwargs):
+        for name in ARGUMENT_RANGES:
+            if kwargs.get(name) is not None:
+                kwargs[name] = check_argument(name, kwargs[name])
+        if isinstance(kwargs.get("style"), dict):
+            for weight in kwargs["style"].values():
+                if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 <= weight < float("inf"):
+                    raise ValueError(f"style weights must be finite numbers >= 0, got {kwargs['style']!r}")
         preprocess = {k: kwargs.pop(k) for k in PIPELINE_OPTIONS if kwargs.get(k) is not None}
         forward = {k: kwargs.pop(k) for k in FORWARD_OPTIONS if kwargs.get(k) is not None}
         managed = sorted(set(kwargs) & set(MANAGED_GENERATE_ARGS))
@@ -126,10 +160,8 @@ class MidiGenerationPipeline(Pipeline):
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1):
         vocab = self.tokenizer.musenet_vocab
-        if not seconds > 0:
-            raise ValueError(f"seconds must be > 0, got {seconds}")
-        if int(num_return_sequences) < 1:
-            raise ValueError(f"num_return_sequences must be >= 1, got {num_return_sequences}")
+        seconds = check_argument("seconds", seconds)
+        num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
         style_name, style_embedding = self._resolve_style(style)
         if isinstance(instruments, str):
             instruments = split_instruments(instruments)

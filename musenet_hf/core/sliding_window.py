@@ -14,9 +14,14 @@ import torch
 from transformers import LogitsProcessorList
 
 from .logits_processors import (
-    EventMaskLogitsProcessor, MusicLengthLogitsProcessor, VoiceStateLogitsProcessor, allowed_vocab_head, wait_steps,
+    EventMaskLogitsProcessor,
+    MusicLengthLogitsProcessor,
+    VoiceStateLogitsProcessor,
+    allowed_vocab_head,
+    wait_steps,
 )
-from .vocabulary import EOS, NUM_PITCHES, PAD, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .vocabulary import EOS, PAD, VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .voices import VoiceStack
 
 # Tokens generated per chunk once the window slides, as a fraction of the context: each slide re-reads
 # the window (one prefill), so a larger stride costs fewer prefills but leaves the model less context.
@@ -59,33 +64,30 @@ def unfinished_voices(events: list[int], vocab: Vocabulary, before: int, fifo: b
     earliest voice, else its latest). Used when the window slides: a note whose note-on leaves the
     context would never be ended by the model, and the decoder would hold it to the end of the piece.
     """
-    voices: dict[int, list[int]] = {}  # note-off id of the key -> indices of its sounding note-ons, oldest first
-    fam = vocab.note_family(events)
-    kinds = vocab.kinds(events)
+    voices: dict[int, VoiceStack] = {}  # key slot -> the indices of its sounding note-ons
+    keys = vocab.key(events).tolist()
+    kinds = vocab.kinds(events).tolist()
     skips = 0
     skip_id = vocab.token_to_id[VOICE_SKIP]
-    for i, (tok, kind) in enumerate(zip(events, kinds.tolist())):
+    for i, (tok, kind, key) in enumerate(zip(events, kinds, keys)):
         if tok == skip_id:
             skips += 1
             continue
-        if kind == vocab.KIND_ON and fam[i] != vocab.drum_index:
-            voices.setdefault(vocab.note_off_id(int(fam[i]), _pitch(tok, vocab)), []).append(i)
-        elif kind == vocab.KIND_OFF and voices.get(tok):
-            stack = voices[tok]
-            n = min(skips, len(stack) - 1)
-            stack.pop(n if fifo else len(stack) - 1 - n)
+        if kind == vocab.KIND_ON and key >= 0:
+            stack = voices.get(key)
+            if stack is None:
+                stack = voices[key] = VoiceStack(fifo)
+            stack.push(i)
+        elif kind == vocab.KIND_OFF and voices.get(key):
+            voices[key].end(skips)
         skips = 0
     out: list[int] = []
-    for off_id, stack in voices.items():
-        for _ in range(sum(1 for i in stack if i < before)):
-            # the stale voices are the oldest: first in line with fifo, else behind every newer voice
-            out += [skip_id] * (0 if fifo else len(stack) - 1) + [off_id]
-            stack.pop(0)
+    for key, stack in voices.items():
+        # the stale voices are the oldest: first in line with fifo, else behind every newer voice
+        while len(stack) and stack.oldest() < before:
+            _, depth = stack.end_oldest()
+            out += [skip_id] * depth + [vocab.note_off_id_of_key(key)]
     return out
-
-
-def _pitch(note_on_id: int, vocab: Vocabulary) -> int:
-    return (note_on_id - vocab.on_start) % NUM_PITCHES
 
 
 @dataclass

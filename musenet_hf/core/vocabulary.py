@@ -77,6 +77,14 @@ class MidiLimits:
     max_notes: int = 200_000  # ~400k tokens, far more than any real piece at 2-3 tokens per note
     max_ticks_per_beat: int = 32767  # the largest metrical division a MIDI header can express
     max_delta_ticks: int = 0x0FFFFFFF  # the 4-byte variable-length maximum of the MIDI spec
+    # Simultaneous voices of one key (family, pitch) after quantisation; the densest real file measured has
+    # far fewer (README, "Encoding choices"). Each voice past the first costs <voice:skip> tokens to address.
+    max_voices_per_key: int = 64
+    # Note-ons in one 10 ms step (all families): a full orchestral tutti stays well under it.
+    max_onsets_per_step: int = 512
+    # CPU seconds that reading, and then encoding, one file may take (``WorkBudget``); the other limits keep
+    # real files far below it, so it only stops input no other limit foresaw.
+    max_cpu_seconds: float = 10.0
 
 
 @dataclass
