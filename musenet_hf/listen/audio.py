@@ -50,6 +50,7 @@ SOUNDFONT_CANDIDATES = (
     "/opt/homebrew/share/soundfonts/default.sf2",
     "/usr/local/share/soundfonts/default.sf2",
 )
+SF2_HEADER_BYTES = 12  # "RIFF", a 4-byte size, "sfbk": the SoundFont 2 signature (.sf3 shares it)
 DEFAULT_SAMPLE_RATE = 44_100  # CD rate; FluidSynth's samples are mostly 44.1 kHz
 RELEASE_SECONDS = 1.0  # audio kept after the MIDI's last event, for notes to ring out
 SILENCE_LEVEL = 1e-3  # -60 dBFS: quieter tails count as silence and are cut
@@ -92,6 +93,7 @@ def find_soundfont(soundfont: str | os.PathLike | None = None) -> Path:
         path = Path(soundfont).expanduser()
         if not path.is_file():
             raise AudioError(f"soundfont {path} does not exist")
+        _check_soundfont(path)
         return path
     for candidate in SOUNDFONT_CANDIDATES:
         if Path(candidate).is_file():
@@ -100,6 +102,14 @@ def find_soundfont(soundfont: str | os.PathLike | None = None) -> Path:
         "no General MIDI soundfont found (Debian/Ubuntu: apt-get install fluid-soundfont-gm or timgm6mb-soundfont); "
         f"pass --soundfont PATH or set {SOUNDFONT_ENV}"
     )
+
+
+def _check_soundfont(path: Path) -> None:
+    """FluidSynth skips a file that is no soundfont with exit status 0 and renders silence: check first."""
+    with open(path, "rb") as fh:
+        head = fh.read(SF2_HEADER_BYTES)
+    if head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise AudioError(f"{path} is not a SoundFont (.sf2/.sf3) file")
 
 
 def audio_format(path: str | os.PathLike, format: str | None = None) -> str:
@@ -169,8 +179,8 @@ def _finish(samples: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray
     if len(samples) < music:
         samples = np.concatenate([samples, np.zeros((music - len(samples), CHANNELS), np.float32)])
     peak = float(np.abs(samples).max(initial=0.0))
-    if peak == 0.0:
-        return samples[:music]
+    if peak < SILENCE_LEVEL:  # no notes: FluidSynth's float output then holds only rounding noise
+        return np.zeros((music, CHANNELS), np.float32)
     samples = samples * (PEAK_LEVEL / peak)
     loud = np.flatnonzero(np.abs(samples[music:]).max(axis=1) > SILENCE_LEVEL)
     end = music + (int(loud[-1]) + 1 if len(loud) else 0)
