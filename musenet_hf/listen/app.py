@@ -102,7 +102,7 @@ class Playground:
             style = {style: 1.0 - float(blend), style2: float(blend)}
         results = self.pipe(
             primer, style=style, instruments=list(instruments), strict_instruments=bool(strict),
-            primer_seconds=_positive_or_none(primer_seconds), primer_notes=_int_or_none(primer_notes),
+            primer_seconds=_positive_or_none(primer_seconds), primer_notes=_int_or_none(_positive_or_none(primer_notes)),
             seconds=float(seconds), num_return_sequences=VARIATIONS, seed=_int_or_none(seed),
             temperature=float(temperature), top_p=float(top_p), progress_bar=True, num_threads=self.num_threads,
         )
@@ -120,6 +120,7 @@ class Playground:
 
 
 def _positive_or_none(value):
+    """An empty or zero number field means "not set" (Gradio sends 0 or None for an empty gr.Number)."""
     return float(value) if value not in (None, "") and float(value) > 0 else None
 
 
@@ -198,8 +199,8 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
                 primer = gr.File(label="primer (MIDI, optional)", file_types=[".mid", ".midi"], type="filepath",
                                  elem_id="primer")
                 with gr.Row():
-                    primer_seconds = gr.Number(value=None, label="primer seconds", elem_id="primer-seconds")
-                    primer_notes = gr.Number(value=None, label="primer notes", precision=0, elem_id="primer-notes")
+                    primer_seconds = gr.Number(value=None, label="primer seconds (empty: all)", elem_id="primer-seconds")
+                    primer_notes = gr.Number(value=None, label="primer notes (empty: all)", precision=0, elem_id="primer-notes")
                 seconds = gr.Slider(1.0, play.max_seconds, value=min(DEFAULT_SECONDS, play.max_seconds), step=1.0,
                                     label="length (seconds of new music)", elem_id="seconds")
                 with gr.Row():
