@@ -13,7 +13,6 @@ from pathlib import Path
 
 import mido
 import pytest
-from pipeline_fixtures import tiny_model_dir  # noqa: F401
 
 pytest.importorskip("gradio", reason="the app needs gradio: pip install -e '.[app]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need selenium: pip install -e '.[app,test]'")

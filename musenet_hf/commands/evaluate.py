@@ -40,7 +40,7 @@ def run(args) -> int:
     sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
 
     def announce(estimate: dict) -> None:
-        print(f"estimated generation time: {estimate['estimate_seconds'] / 60:.1f} min "
+        print(f"estimated generation time: {estimate['estimate_minutes']:.1f} min "
               f"(measured {estimate['probe_tokens_per_second']:.0f} tokens/s on this machine)", flush=True)
 
     result = evaluate(args.model, args.reference, cases=load_cases(args.cases), pieces=args.pieces, seconds=args.seconds,

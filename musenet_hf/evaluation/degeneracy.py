@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.midi_io import Note
 from .statistics import PieceStatistics
 
 HELD_QUANTILE = 0.999  # a note longer than 99.9 % of the real notes of its family is "held too long"
@@ -33,12 +34,21 @@ class PieceDegeneracy:
     loop_share: float  # share of event tokens inside a verbatim loop
 
 
-def held_thresholds(real: list[PieceStatistics]) -> dict[str, float]:
-    """Family -> the ``HELD_QUANTILE`` note length in seconds over all real pieces (families with enough notes)."""
+def held_thresholds(pieces: list[list[Note]], instruments: list[str], drum_family: str = "drums") -> dict[str, float]:
+    """Family -> the ``HELD_QUANTILE`` note length in seconds over the notes of all ``pieces`` (real, unclipped:
+    clipping would shorten exactly the long notes), for families with at least ``MIN_FAMILY_NOTES`` notes.
+
+    Args:
+        pieces (`list[list[Note]]`): real pieces, times in seconds.
+        instruments (`list[str]`): family names.
+        drum_family (`str`, *optional*, defaults to ``"drums"``): onset-only, so left out.
+    """
     pooled: dict[str, list[float]] = {}
-    for s in real:
-        for family, lengths in s.note_lengths.items():
-            pooled.setdefault(family, []).extend(lengths)
+    for notes in pieces:
+        for n in notes:
+            name = instruments[n.family]
+            if name != drum_family:
+                pooled.setdefault(name, []).append(n.end - n.start)
     return {f: float(np.quantile(v, HELD_QUANTILE)) for f, v in pooled.items() if len(v) >= MIN_FAMILY_NOTES}
 
 

@@ -29,19 +29,21 @@ import numpy as np
 import torch
 from transformers.utils import logging
 
-from ..core.codec import Header, encode_notes, header_ids
+from ..core.codec import Header, encode_events, encode_notes, header_ids
 from ..core.midi_io import Note
-from ..core.vocabulary import VOICE_FIFO
 from . import compare, control, degeneracy
 from .likelihood import BITS_PER_NAT, IGNORE_INDEX, BigramBaseline, EvalTotals, note_on_table, shifted_nll
 from .statistics import SCALAR_STATISTICS, PieceStatistics, clip_notes, long_note_share_overall, piece_statistics
 
 logger = logging.get_logger(__name__)
 
-DEFAULT_SECONDS = 30.0  # the quality issue's default call
-DEFAULT_PIECES = 2  # per case, generated as one batch
+# Default size: 9 cases x 1 piece x 20 s. The bundled model writes ~3 tokens per note and dense music (up to
+# ~55 notes/s for bands), so on 2 CPU cores at ~80-100 tokens/s one 20 s band piece takes ~1-2 min; the
+# quality issue's full measurement (18 pieces of 30 s: --pieces 2 --seconds 30) takes ~3x the default.
+DEFAULT_SECONDS = 20.0
+DEFAULT_PIECES = 1  # per case, generated as one batch
 # The quality issue's grid: solo piano, solo violin and three bands across pop, rock, jazz, bach and irish,
-# each instrumentation in the styles it is usual in (9 cases x 2 pieces = the issue's 18 pieces).
+# each instrumentation in the styles it is usual in (9 cases; with --pieces 2, the issue's 18 pieces).
 DEFAULT_CASES = (
     ("pop", ("piano",)), ("pop", ("piano", "bass", "drums")), ("pop", ("piano", "bass", "drums", "guitar")),
     ("rock", ("guitar", "bass", "drums")), ("rock", ("piano", "bass", "drums", "guitar")),
@@ -51,7 +53,8 @@ DEFAULT_LIKELIHOOD_PIECES = 48  # test pieces scored (one context-long window ea
 LIKELIHOOD_BATCH = 8
 MAX_REAL_PER_STYLE = 200  # real clips compared per style; more adds reading time, not precision
 MAX_TRAIN_PER_STYLE = 100  # real pieces per style the style classifier is fitted on
-DEFAULT_PRIMERS = 2  # real test pieces continued for the primer-continuity check
+MAX_THRESHOLD_PIECES = 1000  # whole real pieces pooled for the per-family long-note thresholds
+DEFAULT_PRIMERS = 1  # real test pieces continued for the primer-continuity check
 PRIMER_SECONDS = 6.0
 CONTINUATION_SECONDS = 10.0
 TOKENS_PER_NOTE = 3.0  # note-on + note-off + ~1 wait: for the time estimate
@@ -241,7 +244,7 @@ def reference_likelihood(model, tokenizer, reference: Reference, max_pieces: int
             nll, tokens, notes = shifted_nll(logits[i: i + 1], labels[i: i + 1].to(model.device), note_on_t).tolist()
             model_totals.setdefault(piece.style, EvalTotals())
             model_totals[piece.style] += EvalTotals(nll, int(tokens), int(notes))
-            seconds[piece.style] = seconds.get(piece.style, 0.0) + _wait_seconds(ids[i][1:], vocab)
+            seconds[piece.style] = seconds.get(piece.style, 0.0) + float(vocab.wait_steps(ids[i][1:]).sum()) * step_seconds
     if was_training:
         model.train()
     bigram = BigramBaseline.fit_tuned([p.ids for p in reference.train] or [p.ids for p in windows], len(tokenizer))
@@ -273,12 +276,6 @@ def reference_likelihood(model, tokenizer, reference: Reference, max_pieces: int
             for s in sorted(model_totals)
         },
     }
-
-
-def _wait_seconds(ids, vocab) -> float:
-    ids = np.asarray(ids, dtype=np.int64)
-    waits = (ids >= vocab.wait_start) & (ids < vocab.tempo_start)
-    return float((ids[waits] - vocab.wait_start + 1).sum() * vocab.config.step_seconds)
 
 
 # --- generation -----------------------------------------------------------------------------------------
@@ -332,12 +329,12 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
             ``"default"`` for the bundled model.
         reference (`str` or `Path`): a built corpus folder or a folder of MIDI files.
         cases (`list[Case]`, *optional*): default ``DEFAULT_CASES``.
-        pieces (`int`, *optional*, defaults to 2): generated pieces per case (one batch).
-        seconds (`float`, *optional*, defaults to 30): length of each generated piece and of each real clip.
+        pieces (`int`, *optional*, defaults to 1): generated pieces per case (one batch).
+        seconds (`float`, *optional*, defaults to 20): length of each generated piece and of each real clip.
         seed (`int`, *optional*, defaults to 0): case ``i`` is generated with seed ``seed + i``.
         reference_style (`str`, *optional*): the style of a MIDI-folder reference.
         likelihood_pieces (`int`, *optional*, defaults to 48): test pieces the likelihood is measured on (0: none).
-        primers (`int`, *optional*, defaults to 2): real test pieces continued for primer continuity (0: none).
+        primers (`int`, *optional*, defaults to 1): real test pieces continued for primer continuity (0: none).
         progress_bar (`bool`, *optional*, defaults to True): a bar per generated batch.
         on_estimate (`callable`, *optional*): called with the time estimate (a dict) before generating.
         generate_kwargs (`dict`, *optional*): sampling arguments passed to every pipeline call.
@@ -378,8 +375,7 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
         real[style] = [clip_piece(p, seconds) for p in pool[:MAX_REAL_PER_STYLE]]
     result.real_clips = real
     real_stats = {s: [piece_statistics(p.notes, instruments, seconds, p.bpm) for p in clips] for s, clips in real.items()}
-    thresholds = degeneracy.held_thresholds([s for v in real_stats.values() for s in v]
-                                            or [piece_statistics(p.notes, instruments) for p in ref.train[:MAX_REAL_PER_STYLE]])
+    thresholds = degeneracy.held_thresholds([p.notes for p in (ref.test + ref.train)[:MAX_THRESHOLD_PIECES]], instruments)
     vocab = tok.musenet_vocab
     for style, clips in real.items():
         degen = [degeneracy.piece_degeneracy(s, _event_ids(p.notes, vocab), thresholds) for s, p in zip(real_stats[style], clips)]
@@ -387,7 +383,10 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
                                         "long_note_share": long_note_share_overall(real_stats[style])}
 
     estimate = estimate_seconds(pipe, cases, pieces, seconds, seed, gen_kwargs)
-    estimate["estimate_seconds"] += primers * estimate["probe_tokens_per_music_second_per_instrument"] * 2 * CONTINUATION_SECONDS / estimate["probe_tokens_per_second"]
+    # each primer continuation: ~2 instruments for CONTINUATION_SECONDS
+    per_second = estimate["probe_tokens_per_music_second_per_instrument"] * 2 / estimate["probe_tokens_per_second"]
+    estimate["estimate_seconds"] += primers * CONTINUATION_SECONDS * per_second
+    estimate["estimate_minutes"] = estimate["estimate_seconds"] / 60
     result.speed["estimate"] = estimate
     if on_estimate is not None:
         on_estimate(estimate)
@@ -411,7 +410,7 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
         "tokens_per_second": total_tokens / total_wall if total_wall else math.nan,
         "music_seconds_per_second": len(result.generated) * seconds / total_wall if total_wall else math.nan,
     })
-    result.overall = _overall(result, generated_stats, real_stats)
+    result.overall = _overall(result, generated_stats)
     result.style_adherence = asdict(_style_adherence(ref, generated_stats, instruments, seconds))
     if primers:
         result.primer_continuity = _primer_continuity(pipe, ref, styles, primers, instruments, seed, gen_kwargs)
@@ -420,8 +419,7 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
 
 def _event_ids(notes: list[Note], vocab) -> list[int]:
     """Event ids of notes (no header, no ``<eos>``), one encoding for real and generated pieces alike."""
-    ids = encode_notes(notes, vocab, eos=False)
-    return ids[1:] if ids and ids[0] == vocab.token_to_id[VOICE_FIFO] else ids
+    return encode_events(notes, vocab)[0]
 
 
 def _case_figures(case: Case, made: list[GeneratedPiece], stats: list[PieceStatistics], real: list[PieceStatistics],
@@ -438,6 +436,7 @@ def _case_figures(case: Case, made: list[GeneratedPiece], stats: list[PieceStati
         "degeneracy": degeneracy.summarize(degen),
         "adherence": {
             "outside_share_mean": float(np.mean([a["outside_share"] for a in adherence])) if adherence else 0.0,
+            "pieces": len(adherence),
             "pieces_with_silent_asked": sum(bool(a["silent_asked"]) for a in adherence),
             "silent_asked": [a["silent_asked"] for a in adherence],
         },
@@ -446,7 +445,7 @@ def _case_figures(case: Case, made: list[GeneratedPiece], stats: list[PieceStati
     }
 
 
-def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, PieceStatistics]], real_stats) -> dict:
+def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, PieceStatistics]]) -> dict:
     """The quality issue's headline figures over every generated piece."""
     stats = [s for _, s in generated]
     if not stats:
@@ -454,13 +453,12 @@ def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, Pie
     gaps = {}
     for case in result.cases:
         for c in case["comparison"]:
-            gap = (c["real_vs_real"] - c["generated_vs_real"]) if c["real_vs_real"] is not None else math.nan
-            gaps.setdefault(c["name"], []).append(gap)
+            gaps.setdefault(c["name"], []).append(c["real_vs_real"] - c["generated_vs_real"])  # nan where undefined
     solo_pop_piano = next((c for c in result.cases if c["case"] == {"style": "pop", "instruments": ["piano"]}), None)
     return {
         "pieces": len(stats),
-        "long_note_share": long_note_share_overall(stats),
-        "long_note_share_max_piece": max(s.long_note_share for s in stats),
+        "long_note_percent": 100 * long_note_share_overall(stats),
+        "long_note_percent_max_piece": 100 * max(s.long_note_share for s in stats),
         "pieces_with_silent_asked": sum(bool(s.silent_asked) for s in stats),
         "busiest_drum_hits_per_second_max": max(s.busiest_drum_hits_per_second for s in stats),
         "notes_per_second_median": float(np.median([s.notes_per_second for s in stats])),
@@ -488,7 +486,8 @@ def _style_adherence(ref: Reference, generated, instruments: list[str], seconds:
     return control.style_adherence(features(ref.train, MAX_TRAIN_PER_STYLE), features(ref.test, MAX_REAL_PER_STYLE), gen)
 
 
-def _primer_continuity(pipe, ref: Reference, styles: list[str], count: int, instruments: list[str], seed: int, gen_kwargs: dict) -> list[dict]:
+def _primer_continuity(pipe, ref: Reference, styles: list[str], count: int, instruments: list[str], seed: int,
+                       gen_kwargs: dict) -> list[dict]:
     """Continues the first ``count`` test pieces (of the cases' styles when there are any) from a real primer."""
     tok = pipe.tokenizer
     vocab = tok.musenet_vocab

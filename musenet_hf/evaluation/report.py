@@ -58,7 +58,8 @@ def render_markdown(data: dict) -> str:
         lines += ["", f"## {case['name']}", ""]
         if case["comparison"]:
             lines += [f"Against {case['real_pieces']} real clips of the style. Overlap: histogram overlapping area (1 = same spread).", "",
-                      "| statistic | real-vs-real overlap | generated-vs-real overlap | real median | real IQR | generated median | gap / IQR |",
+                      "| statistic | real-vs-real overlap | generated-vs-real overlap | real median | real IQR "
+                      "| generated median | gap / IQR |",
                       "|---|---|---|---|---|---|---|"]
             for c in case["comparison"]:
                 lines.append(f"| {c['name']} | {_fmt(c['real_vs_real'])} | {_fmt(c['generated_vs_real'])} | {_fmt(c['real_median'])} "
@@ -72,7 +73,7 @@ def render_markdown(data: dict) -> str:
                   f"| silences over 4 s | {_fmt(d.get('silences_over_4s'))} |",
                   f"| token-loop share (mean) | {_fmt(d.get('loop_share_mean'))} |",
                   f"| notes outside the asked instruments (mean share) | {_fmt(a['outside_share_mean'])} |",
-                  f"| pieces with an asked instrument under 5 notes | {a['pieces_with_silent_asked']} of {len(a['silent_asked'])} |",
+                  f"| pieces with an asked instrument under 5 notes | {a['pieces_with_silent_asked']} of {a['pieces']} |",
                   f"| generation wall seconds | {_fmt(case['generation_wall_seconds'])} |"]
     sa = data.get("style_adherence") or {}
     lines += ["", "## Style adherence", ""]
@@ -93,7 +94,7 @@ def render_markdown(data: dict) -> str:
     sp = data.get("speed") or {}
     if sp:
         lines += ["", "## Speed", "", "| measure | value |", "|---|---|",
-                  f"| estimated run (min) | {_fmt(sp['estimate']['estimate_seconds'] / 60)} |",
+                  f"| estimated run (min) | {_fmt(sp['estimate']['estimate_minutes'])} |",
                   f"| generation wall seconds | {_fmt(sp.get('generation_wall_seconds'))} |",
                   f"| notes per second | {_fmt(sp.get('notes_per_second'))} |",
                   f"| tokens per second | {_fmt(sp.get('tokens_per_second'))} |",
@@ -107,8 +108,8 @@ def summary_table(data: dict) -> list[str]:
     if not o:
         return []
     lines = ["| measure | value |", "|---|---|",
-             f"| pitched notes held > 8 s (overall) | {_fmt(100 * o['long_note_share'])} % |",
-             f"| pitched notes held > 8 s (worst piece) | {_fmt(100 * o['long_note_share_max_piece'])} % |",
+             f"| pitched notes held > 8 s (overall) | {_fmt(o['long_note_percent'])} % |",
+             f"| pitched notes held > 8 s (worst piece) | {_fmt(o['long_note_percent_max_piece'])} % |",
              f"| pieces where an asked instrument plays < 5 notes | {o['pieces_with_silent_asked']} of {o['pieces']} |",
              f"| busiest single drum, hits/s (worst piece) | {_fmt(o['busiest_drum_hits_per_second_max'])} |",
              f"| notes per second (median piece) | {_fmt(o['notes_per_second_median'])} |"]
