@@ -50,7 +50,7 @@ class Playground:
     """
 
     def __init__(self, model=None, max_seconds: float = MAX_SECONDS, soundfont=None, workdir=None, num_threads=None):
-        from ..commands.generate import load_pipeline
+        from .. import load_pipeline
 
         self.pipe = load_pipeline(model)
         self.max_seconds = float(max_seconds)
