@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "musenet_hf.commands.tokenize",
     "musenet_hf.commands.corpus",
     "musenet_hf.commands.generate",
+    "musenet_hf.commands.render",
     "musenet_hf.commands.catalog",
     "musenet_hf.commands.push",
     "musenet_hf.commands.evaluate",

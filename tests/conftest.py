@@ -36,6 +36,22 @@ def default_pipe():
     return pipeline("midi-generation")
 
 
+# The small Debian GM soundfont renders ~2.5x faster than FluidR3; tests take it when it is there.
+TEST_SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2",)
+
+
+@pytest.fixture(scope="session")
+def gm_soundfont() -> Path:
+    """A General MIDI soundfont for FluidSynth, or skip saying what to install (see README, Listen and play)."""
+    from musenet_hf.listen.audio import AudioError, find_fluidsynth, find_soundfont
+
+    try:
+        find_fluidsynth()
+        return next((Path(p) for p in TEST_SOUNDFONTS if Path(p).is_file()), None) or find_soundfont()
+    except AudioError as exc:
+        pytest.skip(f"audio rendering unavailable: {exc}")
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny randomly initialised checkpoint in the layout train.py writes (see pipeline_fixtures.py)."""

@@ -62,3 +62,26 @@ def test_parse_style():
     assert parse_style("bach:0.25,pop:0.75") == {"bach": 0.25, "pop": 0.75}
     with pytest.raises(ValueError, match="name:weight"):
         parse_style("bach:x")
+
+
+def test_generate_with_audio_and_roll(tiny_model_dir, gm_soundfont, tmp_path, capsys):
+    import matplotlib.image
+    import wave
+
+    rc = cli_main([
+        "generate", "--model", str(tiny_model_dir), "--style", "pop", "--instruments", "piano,drums", "--seconds", "2",
+        "--seed", "0", "--out", str(tmp_path), "--audio", "wav", "--roll", "--soundfont", str(gm_soundfont),
+    ])
+    assert rc == 0
+    with wave.open(str(tmp_path / "musenet-1.wav")) as w:
+        assert 2.0 <= w.getnframes() / w.getframerate() <= 3.0  # the 2 s piece plus at most 1 s of release
+    pixels = matplotlib.image.imread(tmp_path / "musenet-1.png")
+    assert pixels.shape[1] > 600 and pixels.std() > 0.01  # a drawn picture, not a blank one
+    assert "musenet-1.wav" in capsys.readouterr().out
+
+
+def test_generate_without_soundfont_fails_before_generating(tiny_model_dir, tmp_path, capsys):
+    rc = cli_main(["generate", "--model", str(tiny_model_dir), "--out", str(tmp_path), "--audio", "ogg",
+                   "--soundfont", str(tmp_path / "missing.sf2")])
+    assert rc == 2 and "missing.sf2 does not exist" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

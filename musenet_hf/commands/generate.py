@@ -35,6 +35,10 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, help="checkpoint directory or Hub id (default: the bundled model)")
     p.add_argument("--out", default=".", help="directory for the .mid files")
     p.add_argument("--name", default="musenet", help="file name prefix: NAME-1.mid, NAME-2.mid, ...")
+    p.add_argument("--audio", choices=("wav", "ogg", "flac"), default=None,
+                   help="also render each piece to audio with FluidSynth (see `musenet-hf render`)")
+    p.add_argument("--roll", action="store_true", help="also draw each piece's piano roll as NAME-i.png")
+    p.add_argument("--soundfont", default=None, help="General MIDI .sf2 for --audio (default: the system's)")
     p.set_defaults(func=run)
 
 
@@ -64,16 +68,35 @@ def run(args) -> int:
         progress_bar=True,
     )
     try:
+        if args.audio:  # no synthesizer or soundfont: say so before minutes of generation
+            from ..listen.audio import find_fluidsynth, find_soundfont
+
+            find_fluidsynth()
+            find_soundfont(args.soundfont)
         options["style"] = parse_style(args.style)
         gen = load_pipeline(args.model)
         results = gen(args.primer, **{k: v for k, v in options.items() if v is not None})
-    except (MidiError, ValueError, OSError) as exc:
+    except (MidiError, ValueError, OSError, RuntimeError) as exc:  # AudioError is a RuntimeError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for i, result in enumerate(results, start=1):
         path = out / f"{args.name}-{i}.mid"
-        result["midi"].save(path)
-        print(f"wrote {path}  {result['seconds']:.1f} s, {result['notes']} notes, {', '.join(result['instruments']) or 'silence'}")
+        extras = []
+        if args.audio or args.roll:
+            from ..listen.audio import AudioError
+            from ..listen.pieces import save_piece
+
+            try:
+                files = save_piece(result, gen.tokenizer, out / f"{args.name}-{i}", audio=args.audio, roll=args.roll,
+                                   soundfont=args.soundfont)
+            except AudioError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            extras = [str(files[k]) for k in ("audio", "roll") if k in files]
+        else:
+            result["midi"].save(path)
+        print(f"wrote {path}  {result['seconds']:.1f} s, {result['notes']} notes, {', '.join(result['instruments']) or 'silence'}"
+              + "".join(f"\n      {e}" for e in extras))
     return 0
