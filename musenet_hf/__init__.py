@@ -5,9 +5,12 @@ Importing the package registers ``MuseNetTokenizer`` with ``AutoTokenizer`` and 
 so checkpoints load without ``trust_remote_code`` and without a network.
 """
 
+from __future__ import annotations
+
+import os
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .core.vocabulary import EncodingConfig, MidiLimits, Vocabulary
@@ -31,7 +34,22 @@ PIPELINE_REGISTRY.register_pipeline(
     type="text",
 )
 
+
+def load_pipeline(model: str | os.PathLike | None = None, **kwargs) -> MidiGenerationPipeline:
+    """The package's ``midi-generation`` pipeline on a checkpoint folder or Hub repo id.
+
+    ``pipeline_class`` is explicit because a config.json saved by ``Pipeline.save_pretrained`` names the
+    pipeline in ``custom_pipelines``, for which transformers would otherwise demand ``trust_remote_code``.
+
+    Args:
+        model (`str` or `os.PathLike`, *optional*): a checkpoint folder or Hub repo id; default the bundled
+            model in ``DEFAULT_MODEL_DIR``.
+        kwargs: passed on to ``transformers.pipeline`` (``device``, ``dtype``, ...).
+    """
+    return pipeline("midi-generation", model=str(model or DEFAULT_MODEL_DIR), pipeline_class=MidiGenerationPipeline, **kwargs)
+
+
 __all__ = [
     "DEFAULT_MODEL_DIR", "EncodingConfig", "MidiError", "MidiGenerationPipeline", "MidiLimits", "MuseNetTokenizer",
-    "Vocabulary",
+    "Vocabulary", "load_pipeline",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..core.sampling import describe
+
 
 def register(sub) -> None:
     p = sub.add_parser("generate", help="generate MIDI with the midi-generation pipeline")
@@ -17,9 +19,13 @@ def register(sub) -> None:
     p.add_argument("--primer-notes", type=int, default=None, help="use only the primer's first N notes")
     p.add_argument("--seconds", type=float, default=30.0, help="seconds of new music after the primer")
     p.add_argument("--variations", type=int, default=1, help="how many pieces, generated as one batch")
-    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 1.0)")
-    p.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest tokens (default: off)")
-    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default 0.95)")
+    model_default = "default: the model's generation config; the bundled model's and train.py's"
+    p.add_argument("--temperature", type=float, default=None,
+                   help=f"sampling temperature ({model_default}: {describe('temperature')})")
+    p.add_argument("--top-k", type=int, default=None,
+                   help=f"sample among the k likeliest tokens, 0 for off ({model_default}: {describe('top_k')})")
+    p.add_argument("--top-p", type=float, default=None,
+                   help=f"nucleus sampling mass, 1.0 for off ({model_default}: {describe('top_p')})")
     p.add_argument("--seed", type=int, default=None, help="same seed, same music")
     p.add_argument("--bpm", type=float, default=None, help="tempo of the output (default: the primer's, else 120)")
     p.add_argument("--loose-instruments", action="store_true",
@@ -48,15 +54,8 @@ def parse_style(text: str):
     return blend
 
 
-def load_pipeline(model: str | None):
-    from transformers import pipeline
-
-    from .. import DEFAULT_MODEL_DIR
-
-    return pipeline("midi-generation", model=str(model or DEFAULT_MODEL_DIR))
-
-
 def run(args) -> int:
+    from .. import load_pipeline
     from ..core.errors import MidiError
 
     options = dict(

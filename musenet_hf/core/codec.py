@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .vocabulary import EOS, NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
-from .midi_io import Note
+from .midi_io import Note, Score
 
 
 @dataclass
@@ -70,6 +70,33 @@ def quantize(notes: list[Note], vocab: Vocabulary) -> list[tuple[int, int, int, 
     return out
 
 
+def score_header(score: Score, style: str = "unknown") -> Header:
+    """The header of a whole score: its style, the families that play in it, its first tempo."""
+    return Header(style or "unknown", sorted({n.family for n in score.notes}), round(score.bpm))
+
+
+def encode_score(score: Score, vocab: Vocabulary, style: str = "unknown") -> list[int]:
+    """A whole score -> ids: its header (``score_header``), the events and ``<eos>``."""
+    return encode_notes(score.notes, vocab, score_header(score, style))
+
+
+def encode_events(notes: list[Note], vocab: Vocabulary, end_steps: int | None = None) -> tuple[list[int], bool, int]:
+    """Notes -> (event ids without header or ``<eos>``, whether they use ``<voice:fifo>``, length in 10 ms steps).
+
+    The voice-order marker is returned as a flag, for the header that goes with the events (a primer's
+    header is built for the piece it starts). With ``end_steps`` the events last at least that long: trailing
+    waits carry the clock to it, so music appended after them starts there even after a silence.
+    """
+    events = encode_notes(notes, vocab, eos=False)
+    fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]
+    events = events[1:] if fifo else events
+    steps = int(vocab.wait_steps(events).sum()) if events else 0
+    if end_steps is not None and end_steps > steps:
+        events += vocab.wait_ids(end_steps - steps)
+        steps = end_steps
+    return events, fifo, steps
+
+
 def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = None, eos: bool = True) -> list[int]:
     """Notes -> ids: the header (if given), the events, and ``<eos>``.
 
@@ -87,7 +114,7 @@ def encode_notes(notes: list[Note], vocab: Vocabulary, header: Header | None = N
     now = 0
     for t, kind, fam, pitch, _, i in events:
         if t > now:
-            _append_wait(ids, t - now, vocab)
+            ids += vocab.wait_ids(t - now)
             now = t
         if kind == 1:
             ids.append(vocab.note_on_id(fam, q[i][4], pitch))
@@ -126,12 +153,6 @@ def _plan(q, vocab: Vocabulary, fifo: bool):
     return events, skips, fifo
 
 
-def _append_wait(ids: list[int], steps: int, vocab: Vocabulary) -> None:
-    max_wait = vocab.config.max_wait_steps
-    while steps > 0:
-        w = min(steps, max_wait)
-        ids.append(vocab.wait_id(w))
-        steps -= w
 
 
 @dataclass
@@ -209,10 +230,11 @@ def _drum_hit(notes, last_hit, now, pitch, vel, fam, step, length) -> None:
 
 
 def _read_header_token(vocab: Vocabulary, tok: int, kind: int, header: Header) -> None:
+    value = vocab.header_value(tok)
     if kind == vocab.KIND_STYLE:
-        header.style = vocab.config.styles[tok - vocab.style_start]
+        header.style = value
     elif kind == vocab.KIND_INST:
-        if tok - vocab.inst_start not in header.families:
-            header.families.append(tok - vocab.inst_start)
+        if value not in header.families:
+            header.families.append(value)
     elif kind == vocab.KIND_TEMPO:
-        header.bpm = tok - vocab.tempo_start + vocab.config.min_bpm
+        header.bpm = value

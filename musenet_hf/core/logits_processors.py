@@ -24,8 +24,7 @@ ALLOWED_HEAD_MAX_FRACTION = 0.8
 
 def wait_steps(ids: torch.Tensor, vocab: Vocabulary) -> torch.Tensor:
     """10 ms steps each id advances the clock by (0 for non-wait ids); same shape as ``ids``."""
-    is_wait = (ids >= vocab.wait_start) & (ids < vocab.tempo_start)
-    return torch.where(is_wait, ids - vocab.wait_start + 1, torch.zeros_like(ids))
+    return torch.from_numpy(vocab.wait_steps(ids.cpu().numpy())).to(ids.device)
 
 
 def forbidden_event_mask(vocab: Vocabulary, size: int, families: list[int] | None = None) -> torch.Tensor:

@@ -21,12 +21,13 @@ import torch
 from transformers import GenerationConfig, Pipeline
 from transformers.utils.logging import tqdm
 
-from .vocabulary import EOS, VOICE_FIFO
-from .codec import Header, _append_wait, encode_notes, header_ids
+from .vocabulary import EOS
+from .codec import Header
 from .logits_processors import forbidden_event_mask
-from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps
+from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding
 from .midi_io import Note
 from .quantization import int8_available, quantize_int8
+from .sampling import SAMPLING_DEFAULTS
 
 DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds
 DEFAULT_INSTRUMENTS = ("piano",)  # with neither instruments nor a primer, MuseNet's default too
@@ -64,6 +65,15 @@ def cut_primer(notes: list[Note], seconds: float | None = None, count: int | Non
     return [Note(n.start, min(n.end, seconds), n.family, n.pitch, n.velocity) for n in notes if n.start < seconds], seconds
 
 
+def split_instruments(text: str) -> list[str]:
+    """Instrument family names from a comma-separated list: ``"bass, piano,"`` -> ``["bass", "piano"]``.
+
+    Args:
+        text (`str`): family names separated by commas; blanks around names and empty entries are dropped.
+    """
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 class MidiGenerationPipeline(Pipeline):
     """Generates multi-instrument MIDI with a MuseNet-style causal LM (see the module docstring).
 
@@ -96,8 +106,8 @@ class MidiGenerationPipeline(Pipeline):
     _load_video_processor = False
     _load_feature_extractor = False
     _non_generation_params = ("num_return_sequences", "cache_implementation")
-    # Plain sampling with a nucleus cut: small models drift into noise from the far tail.
-    _default_generation_config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=0.95)
+    # For checkpoints whose generation config sets no sampling (the ones train.py writes carry the same values).
+    _default_generation_config = GenerationConfig(**SAMPLING_DEFAULTS)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -130,16 +140,16 @@ class MidiGenerationPipeline(Pipeline):
             raise ValueError(f"num_return_sequences must be >= 1, got {num_return_sequences}")
         style_name, style_embedding = self._resolve_style(style)
         if isinstance(instruments, str):
-            instruments = [s.strip() for s in instruments.split(",") if s.strip()]
+            instruments = split_instruments(instruments)
         families = sorted({vocab.family_id(name) for name in instruments}) if instruments else None
         notes, primer_end, primer_bpm = self._read_primer(primer, primer_seconds, primer_notes)
         if families is None:
             families = sorted({n.family for n in notes}) or [vocab.family_id(f) for f in DEFAULT_INSTRUMENTS]
         if strict_instruments and primer is not None:
             notes = self._primer_in_families(notes, families)
-        events, fifo, primer_steps = self._primer_events(notes, primer_end)
+        events, fifo, primer_steps = self.tokenizer.encode_events(notes, primer_end)
         header_families = families if strict_instruments else sorted(set(families) | {n.family for n in notes})
-        header = header_ids(vocab, Header(style_name, header_families, round(bpm or primer_bpm or DEFAULT_BPM), fifo))
+        header = self.tokenizer.header_ids(Header(style_name, header_families, round(bpm or primer_bpm or DEFAULT_BPM), fifo))
         mask = forbidden_event_mask(vocab, self.model.config.vocab_size, families if strict_instruments else None)
         return {"request": MusicRequest(
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,
@@ -168,24 +178,6 @@ class MidiGenerationPipeline(Pipeline):
         score = self.tokenizer.read_score(primer)
         notes, end = cut_primer(score.notes, seconds, count)
         return notes, end, score.bpm
-
-    def _primer_events(self, notes: list[Note], end_seconds: float | None) -> tuple[list[int], bool, int]:
-        """Primer notes -> (event ids, whether they use ``<voice:fifo>``, length in 10 ms steps).
-
-        The voice-order marker is returned as a flag: it belongs in the header, which every window keeps.
-        With ``end_seconds`` the primer lasts exactly that long, so the continuation starts there even
-        after a silence.
-        """
-        vocab = self.tokenizer.musenet_vocab
-        events = encode_notes(notes, vocab, eos=False)
-        fifo = bool(events) and events[0] == vocab.token_to_id[VOICE_FIFO]
-        events = events[1:] if fifo else events
-        steps = count_steps(events, vocab)
-        if end_seconds is not None:
-            end_steps = round(end_seconds / vocab.config.step_seconds)
-            _append_wait(events, end_steps - steps, vocab)
-            steps = max(steps, end_steps)
-        return events, fifo, steps
 
     def _primer_in_families(self, notes: list[Note], families: list[int]) -> list[Note]:
         kept = [n for n in notes if n.family in families]

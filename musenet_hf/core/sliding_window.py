@@ -30,9 +30,8 @@ def trim_to_steps(events: list[int], vocab: Vocabulary, target_steps: int) -> li
     """Cut ``events`` (no header) at ``target_steps``: tokens after it are dropped and the wait that
     crosses it is shortened, so the piece lasts exactly ``target_steps`` if it got that far."""
     now = 0
-    for i, tok in enumerate(events):
-        if vocab.wait_start <= tok < vocab.tempo_start:
-            steps = tok - vocab.wait_start + 1
+    for i, steps in enumerate(vocab.wait_steps(events).tolist()):
+        if steps:
             if now + steps >= target_steps:
                 left = target_steps - now
                 return events[:i] + ([vocab.wait_id(left)] if left > 0 else [])
@@ -212,7 +211,7 @@ class SlidingWindowGenerator:
 
 def count_steps(ids: list[int], vocab: Vocabulary) -> int:
     """Length of ``ids`` in 10 ms steps (the sum of its waits)."""
-    return int(wait_steps(torch.tensor(ids, dtype=torch.long), vocab).sum()) if ids else 0
+    return int(vocab.wait_steps(ids).sum()) if len(ids) else 0
 
 
 def _context_length(model) -> int:

@@ -22,7 +22,7 @@ from transformers import PreTrainedConfig
 from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
 from .vocabulary import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, EncodingConfig, Vocabulary
-from .codec import Header, decode_ids, encode_notes
+from .codec import Header, decode_ids, encode_events, encode_score, header_ids
 from .midi_io import Score, read_midi, write_midi
 
 
@@ -111,9 +111,20 @@ class MuseNetTokenizer(TokenizersBackend):
         return read_midi(source, vocab=self.musenet_vocab)
 
     def encode_score(self, score: Score, style: str | None = None) -> list[int]:
-        header = Header(style or "unknown", sorted({n.family for n in score.notes}), round(score.bpm))
-        self.musenet_vocab.style_id(header.style)  # unknown names fail before any work
-        return encode_notes(score.notes, self.musenet_vocab, header)
+        """A ``Score`` -> ids: header (style, the families that play, first tempo), events, ``<eos>``."""
+        self.musenet_vocab.style_id(style or "unknown")  # unknown names fail before any work
+        return encode_score(score, self.musenet_vocab, style or "unknown")
+
+    def header_ids(self, header: Header) -> list[int]:
+        """``<bos> style:S inst:F... tempo:BPM [<voice:fifo>]`` as ids: the one header builder."""
+        return header_ids(self.musenet_vocab, header)
+
+    def encode_events(self, notes, end_seconds: float | None = None) -> tuple[list[int], bool, int]:
+        """Notes -> (event ids, ``<voice:fifo>`` flag for their header, length in 10 ms steps); with
+        ``end_seconds`` the events last until then (see ``codec.encode_events``)."""
+        vocab = self.musenet_vocab
+        end_steps = None if end_seconds is None else round(end_seconds / vocab.config.step_seconds)
+        return encode_events(notes, vocab, end_steps)
 
     def encode_midi(self, source, style: str | None = None) -> list[int]:
         """MIDI (path, bytes or ``mido.MidiFile``) -> ids: header, events, ``<eos>``.

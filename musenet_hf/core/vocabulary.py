@@ -163,6 +163,7 @@ class Vocabulary:
         self.tokens = self._token_strings()
         self.token_to_id = {t: i for i, t in enumerate(self.tokens)}
         self._kinds = self._kind_table()
+        self._wait_steps, self._pitch, self._vbin, self._key, self._bpm = self._id_tables()
 
     # --- id construction (scalar; the encoder works on these) ---------------------------------
     def wait_id(self, steps: int) -> int:
@@ -171,6 +172,11 @@ class Vocabulary:
     def tempo_id(self, bpm: float) -> int:
         c = self.config
         return self.tempo_start + int(min(max(round(bpm), c.min_bpm), c.max_bpm)) - c.min_bpm
+
+    def tempo_ids(self, bpm) -> np.ndarray:
+        """``tempo_id`` of every value of an array of BPMs (rounded, clipped to the tempo range)."""
+        c = self.config
+        return self.tempo_start + np.clip(np.rint(bpm), c.min_bpm, c.max_bpm).astype(np.int64) - c.min_bpm
 
     def inst_id(self, family: int) -> int:
         return self.inst_start + family
@@ -195,6 +201,72 @@ class Vocabulary:
 
     # --- id classification (vectorised: used by decoding, augmentation and logits processors) --
     KIND_SPECIAL, KIND_WAIT, KIND_TEMPO, KIND_INST, KIND_ON, KIND_OFF, KIND_STYLE = range(7)
+
+    # Per-id tables (shape ``[size]``) behind the readers below: every question about an id is one lookup,
+    # so no module outside this one does offset arithmetic on the block layout.
+    def wait_steps(self, ids) -> np.ndarray:
+        """10 ms steps each id advances the clock by (0 for every id but ``wait:N``); shape of ``ids``."""
+        return self._lookup(self._wait_steps, ids, 0)
+
+    def pitch(self, ids) -> np.ndarray:
+        """MIDI pitch of note-on/off ids, -1 for any other id; shape of ``ids``."""
+        return self._lookup(self._pitch, ids, -1)
+
+    def velocity_bin(self, ids) -> np.ndarray:
+        """Velocity bin of note-on ids, -1 for any other id; shape of ``ids``."""
+        return self._lookup(self._vbin, ids, -1)
+
+    def key(self, ids) -> np.ndarray:
+        """Key slot (pitched family slot x 128 + pitch, in ``[0, num_keys)``) of note-on and note-off ids of
+        pitched families, -1 for drums and every other id: the index voice tracking uses."""
+        return self._lookup(self._key, ids, -1)
+
+    @property
+    def num_keys(self) -> int:
+        """Keys (pitched family, pitch) a voice can sound on."""
+        return len(self.pitched) * NUM_PITCHES
+
+    def note_off_id_of_key(self, key: int) -> int:
+        """The note-off id of a key slot (see ``key``)."""
+        return self.off_start + int(key)
+
+    def header_value(self, tok: int):
+        """What a header id says: the style name, the family index or the BPM; None for other ids."""
+        kind = int(self.kinds(tok))
+        if kind == self.KIND_STYLE:
+            return self.config.styles[tok - self.style_start]
+        if kind == self.KIND_INST:
+            return tok - self.inst_start
+        if kind == self.KIND_TEMPO:
+            return tok - self.tempo_start + self.config.min_bpm
+        return None
+
+    def tempo_bpm(self, ids) -> np.ndarray:
+        """BPM of tempo ids, 0 for any other id; shape of ``ids``."""
+        return self._lookup(self._bpm, ids, 0)
+
+    def with_velocity_bin(self, ids, bins) -> np.ndarray:
+        """Note-on ids with their velocity bin replaced by ``bins`` (clipped to the bins that exist)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        fam = self.note_family(ids)
+        bins = np.clip(bins, 0, self.nbins - 1)
+        return self.on_start + (fam * self.nbins + bins) * NUM_PITCHES + self.pitch(ids)
+
+    def wait_ids(self, steps: int) -> list[int]:
+        """The wait ids that advance the clock by ``steps`` (full-length waits first, then the rest)."""
+        max_wait = self.config.max_wait_steps
+        full, rest = divmod(max(int(steps), 0), max_wait)
+        return [self.wait_id(max_wait)] * full + ([self.wait_id(rest)] if rest else [])
+
+    @property
+    def note_off_range(self) -> slice:
+        """The note-off ids as a slice of the vocabulary (ordered by key slot)."""
+        return slice(self.off_start, self.style_start)
+
+    def _lookup(self, table: np.ndarray, ids, missing: int) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        ok = (ids >= 0) & (ids < self.size)
+        return np.where(ok, table[np.clip(ids, 0, self.size - 1)], missing)
 
     def kinds(self, ids) -> np.ndarray:
         """Kind code (``KIND_*``) of every id; ids outside the vocabulary count as special."""
@@ -242,6 +314,20 @@ class Vocabulary:
         toks += [f"style:{s}" for s in c.styles]
         assert len(toks) == self.size
         return toks
+
+    def _id_tables(self) -> tuple[np.ndarray, ...]:
+        every = np.arange(self.size)
+        kinds = self._kinds
+        waits = np.where(kinds == self.KIND_WAIT, every - self.wait_start + 1, 0)
+        on, off = kinds == self.KIND_ON, kinds == self.KIND_OFF
+        pitch = np.where(on, (every - self.on_start) % NUM_PITCHES, np.where(off, (every - self.off_start) % NUM_PITCHES, -1))
+        vbin = np.where(on, ((every - self.on_start) // NUM_PITCHES) % self.nbins, -1)
+        fam = np.where(on, (every - self.on_start) // (self.nbins * NUM_PITCHES), -1)
+        slot = np.where(fam >= 0, self.off_slot[np.clip(fam, 0, None)], -1)
+        key = np.where(on & (slot >= 0), slot * NUM_PITCHES + pitch, -1)
+        key = np.where(off, every - self.off_start, key)
+        bpm = np.where(kinds == self.KIND_TEMPO, every - self.tempo_start + self.config.min_bpm, 0)
+        return waits, pitch, vbin, key, bpm
 
     def _kind_table(self) -> np.ndarray:
         k = np.zeros(self.size, dtype=np.int8)

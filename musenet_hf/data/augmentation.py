@@ -89,8 +89,7 @@ def id_tables(vocab: Vocabulary) -> _IdTables:
     kind = vocab.kinds(every)
     family = vocab.note_family(every)
     notes = (kind == vocab.KIND_ON) | (kind == vocab.KIND_OFF)
-    base = np.where(kind == vocab.KIND_ON, vocab.on_start, vocab.off_start)
-    pitch = np.where(notes, (every - base) % NUM_PITCHES, 0)
+    pitch = np.where(notes, vocab.pitch(every), 0)
     return _IdTables(kind, notes & (family != vocab.drum_index), family, pitch)
 
 
@@ -122,25 +121,20 @@ def shift_velocity(arr: np.ndarray, kinds: np.ndarray, vocab: Vocabulary, bins: 
     if bins == 0:
         return arr
     on = kinds == vocab.KIND_ON
-    rel = arr[on] - vocab.on_start
-    vbin = (rel // NUM_PITCHES) % vocab.nbins
-    new = np.clip(vbin + bins, 0, vocab.nbins - 1)
     out = arr.copy()
-    out[on] += (new - vbin) * NUM_PITCHES
+    out[on] = vocab.with_velocity_bin(arr[on], vocab.velocity_bin(arr[on]) + bins)
     return out
 
 
 def stretch_time(arr: np.ndarray, kinds: np.ndarray, vocab: Vocabulary, factor: float) -> np.ndarray:
     """Scale event times by ``factor`` (rounded to the grid), rebuild the waits, and scale the tempo by ``1/factor``."""
-    cfg = vocab.config
     is_wait = kinds == vocab.KIND_WAIT
-    steps = np.where(is_wait, arr - vocab.wait_start + 1, 0)
+    steps = vocab.wait_steps(arr)
     clock = np.cumsum(steps)  # steps elapsed up to and including each token
     keep = np.flatnonzero(~is_wait)
     tokens = arr[keep].copy()
     tempo = kinds[keep] == vocab.KIND_TEMPO
-    bpm = tokens[tempo] - vocab.tempo_start + cfg.min_bpm
-    tokens[tempo] = vocab.tempo_start + np.clip(np.rint(bpm / factor), cfg.min_bpm, cfg.max_bpm).astype(np.int64) - cfg.min_bpm
+    tokens[tempo] = vocab.tempo_ids(vocab.tempo_bpm(tokens[tempo]) / factor)
     # times at which each kept token sounds, plus the end of the window (trailing waits survive too)
     times = np.rint(np.append(clock[keep], clock[-1] if len(clock) else 0) * factor).astype(np.int64)
     delta = np.diff(times, prepend=0)
@@ -156,5 +150,5 @@ def _interleave_waits(tokens: np.ndarray, delta: np.ndarray, vocab: Vocabulary) 
     out[ends] = tokens
     has = nwait > 0
     remainder = delta[has] - (nwait[has] - 1) * max_wait
-    out[ends[has] - 1] = vocab.wait_start + remainder - 1
+    out[ends[has] - 1] = vocab.wait_id(remainder)
     return out

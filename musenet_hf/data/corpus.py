@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import sha256_file
+
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 SPLITS = ("train", "validation", "test")
 DEFAULT_STYLE = "unknown"
 BUILD_FORMAT = 1  # bump when the row layout changes, so old caches are not reused
-HASH_CHUNK_BYTES = 1 << 20
 # ids are stored in the smallest integer type that holds the vocabulary: int16 halves the corpus on disk
 # (the default vocabulary has ~12k ids); vocabularies past 32767 ids fall back to int32.
 INT16_MAX_VOCAB = 32767
@@ -137,14 +138,6 @@ def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(HASH_CHUNK_BYTES), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def split_of(sha256: str, validation: float, test: float) -> str:
     """The split of a piece, from its content hash alone: [0, test) test, [test, test+validation) validation."""
     u = int(sha256[:15], 16) / 16**15
@@ -163,7 +156,7 @@ def collect_files(inputs, mapping: dict[str, str]) -> tuple[list[_File], list[di
             name = os.path.relpath(_absolute(path), base)
             f = _File(path, name)
             try:
-                f.sha256 = file_sha256(path)
+                f.sha256 = sha256_file(path)
             except OSError as exc:
                 skipped.append({"path": name, "reason": f"cannot read file ({exc.strerror or exc})"})
                 continue
@@ -192,7 +185,7 @@ def _vocab_for(config_json: str):
 
 def _tokenize_batch(batch: dict, config_json: str, id_dtype: str) -> dict:
     from ..core.errors import MidiError
-    from ..core.codec import Header, encode_notes
+    from ..core.codec import encode_score
     from ..core.midi_io import read_midi
 
     vocab = _vocab_for(config_json)
@@ -203,7 +196,7 @@ def _tokenize_batch(batch: dict, config_json: str, id_dtype: str) -> dict:
             if not score.notes:
                 raise MidiError(disk_path, "no notes")
             families = sorted({n.family for n in score.notes})
-            ids = encode_notes(score.notes, vocab, Header(style, families, round(score.bpm)))
+            ids = encode_score(score, vocab, style)
             row = ([vocab.families[i] for i in families], score.seconds, len(score.notes), np.asarray(ids, dtype=id_dtype), "")
         except MidiError as exc:
             row = ([], 0.0, 0, np.zeros(0, dtype=id_dtype), exc.reason)

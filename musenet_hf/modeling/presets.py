@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 
+from ..core.sampling import SAMPLING_DEFAULTS
+
 ATTENTION = "sdpa"  # torch's fused scaled-dot-product attention: flash/memory-efficient kernels on GPU, no extra dependency
 
 
@@ -81,21 +83,15 @@ def build_model(preset: str, tokenizer, dropout: float = 0.1, context_length: in
     return GPT2LMHeadModel._from_config(config, attn_implementation=ATTENTION)
 
 
-# Sampling defaults saved with every checkpoint: pure argmax loops on one phrase, and MuseNet itself
-# sampled; top_k over ~12k event ids keeps the rare nonsense tail (odd families, extreme pitches) out.
 DEFAULT_MAX_NEW_TOKENS = 1024  # ~30 s of music at the ~30 tokens/s typical of pop piano
-DEFAULT_TOP_K = 64
-DEFAULT_TEMPERATURE = 1.0
 
 
 def default_generation_config(tokenizer, context_length: int) -> GenerationConfig:
-    """Sampling defaults; ``max_new_tokens`` leaves room for a header inside ``context_length`` positions."""
+    """The sampling defaults (``core/sampling.py``) and ids; ``max_new_tokens`` leaves room for a header inside ``context_length`` positions."""
     from ..data.windows import MAX_HEADER_IDS
 
     return GenerationConfig(
-        do_sample=True,
-        temperature=DEFAULT_TEMPERATURE,
-        top_k=DEFAULT_TOP_K,
+        **SAMPLING_DEFAULTS,
         max_new_tokens=min(DEFAULT_MAX_NEW_TOKENS, context_length - MAX_HEADER_IDS),
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -4,7 +4,7 @@ from hypothesis import strategies as st
 
 from musenet_hf import MuseNetTokenizer
 from musenet_hf.core.vocabulary import EncodingConfig, Vocabulary
-from musenet_hf.core.codec import Header, decode_ids, encode_notes, quantize
+from musenet_hf.core.codec import Header, decode_ids, encode_events, encode_notes, header_ids, quantize
 from musenet_hf.core.midi_io import Note
 
 from midi_fixtures import to_bytes
@@ -91,3 +91,16 @@ def test_encode_decode_keeps_every_note_on_the_grid(raw):
     pitched = [(steps(n.start), n.pitch, n.family) for n in notes if n.family != DRUMS]
     drum_hits = {(steps(n.start), n.pitch, n.family) for n in notes if n.family == DRUMS}  # one hit per step
     assert sorted((steps(n.start), n.pitch, n.family) for n in dec) == sorted(pitched + list(drum_hits))
+
+
+def test_encode_events_returns_the_voice_order_as_a_flag_and_lasts_until_the_end():
+    vocab = Vocabulary(EncodingConfig())
+    # legato overlaps on one key: first-in-first-out needs no skip markers, so the encoder picks it
+    notes = [Note(0.0, 0.5, 0, 60, 80), Note(0.4, 1.0, 0, 60, 80)]
+    events, fifo, steps = encode_events(notes, vocab, end_steps=300)
+    assert fifo and vocab.token_to_id["<voice:fifo>"] not in events
+    assert steps == 300 == int(vocab.wait_steps(events).sum())
+    header = header_ids(vocab, Header("pop", [0], 120, fifo))
+    decoded = decode_ids(header + events, vocab)
+    assert [(round(n.start, 2), round(n.end, 2)) for n in decoded.notes] == [(0.0, 0.5), (0.4, 1.0)]
+    assert encode_events([], vocab) == ([], False, 0)

@@ -66,3 +66,20 @@ def test_unknown_names_list_the_valid_ones():
 def test_config_dict_round_trip():
     cfg = EncodingConfig(velocity_bins=13, styles=["unknown", "x"])
     assert EncodingConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_id_readers_invert_the_id_builders():
+    vocab = Vocabulary(EncodingConfig())
+    fam = vocab.family_id("bass")
+    on, off = vocab.note_on_id(fam, 3, 40), vocab.note_off_id(fam, 40)
+    drum = vocab.note_on_id(vocab.drum_index, 1, 36)
+    ids = [vocab.wait_id(7), on, off, drum, vocab.tempo_id(96), vocab.style_id("pop"), vocab.inst_id(2)]
+    assert vocab.wait_steps(ids).tolist() == [7, 0, 0, 0, 0, 0, 0]
+    assert vocab.pitch(ids).tolist() == [-1, 40, 40, 36, -1, -1, -1]
+    assert vocab.velocity_bin(ids).tolist() == [-1, 3, -1, 1, -1, -1, -1]
+    keys = vocab.key(ids)
+    assert keys[1] == keys[2] >= 0 and keys[3] == -1 and vocab.note_off_id_of_key(keys[1]) == off
+    assert [vocab.header_value(i) for i in ids[4:]] == [96, "pop", 2]
+    assert vocab.with_velocity_bin([on], [99]).tolist() == [vocab.note_on_id(fam, vocab.nbins - 1, 40)]
+    assert sum(vocab.wait_steps(vocab.wait_ids(250))) == 250 and vocab.wait_ids(0) == []
+    assert vocab.wait_steps([-5, vocab.size + 3]).tolist() == [0, 0]
