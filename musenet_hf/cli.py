@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "musenet_hf.commands.generate",
     "musenet_hf.commands.catalog",
     "musenet_hf.commands.push",
+    "musenet_hf.commands.evaluate",
 ]
 
 
