@@ -220,7 +220,8 @@ def table0(gen, primer, args: BenchArgs, model_dir: str) -> None:
     if args.full_piece:
         print(f"\n{args.piece_seconds:.0f} s piece, {', '.join(BAND)}, style pop, seed {args.seed}, no primer, 1 variation:")
         print("| weights | wall s | tokens | notes | notes/s of music | notes per instrument | segments played "
-              f"(of {math.ceil(args.piece_seconds / args.segment_seconds)}) | prefills | slide share |\n|---|---|---|---|---|---|---|---|---|")
+              f"(of {math.ceil(args.piece_seconds / args.segment_seconds)}) | prefills | slide share |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name in names:
             full_piece_row(gen, args, name)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pipeline_fixtures import save_tiny_checkpoint, tiny_model_dir  # noqa: F401
 from transformers import AutoModelForCausalLM, pipeline
 from transformers.pytorch_utils import Conv1D
 
