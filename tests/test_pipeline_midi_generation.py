@@ -186,7 +186,8 @@ def test_style_blending_feeds_the_interpolated_style_embedding(gen):
     table = gen.model.get_input_embeddings().weight.detach()
     expected = 0.25 * table[vocab.style_id("bach")] + 0.75 * table[vocab.style_id("pop")]
     prompts = []
-    hook = gen.model.register_forward_pre_hook(lambda m, a, kw: prompts.append(kw.get("inputs_embeds")), with_kwargs=True)
+    decoder = gen._decoding_model(None)  # the int8 copy on CPU: its float embeddings equal the model's
+    hook = decoder.register_forward_pre_hook(lambda m, a, kw: prompts.append(kw.get("inputs_embeds")), with_kwargs=True)
     try:
         blend = gen(style={"bach": 1, "pop": 3}, instruments=["piano"], seconds=1.5, seed=5)[0]
     finally:
