@@ -4,11 +4,17 @@
     python -m bench.generate --model DIR           # any checkpoint written by train.py
     python -m bench.generate --full_piece          # also generate the whole 4-minute, 4-instrument piece
     python -m bench.generate --threads 1 --clock cpu   # on a busy shared machine: one core's CPU time
+    python -m bench.generate --model musenet_hf/default_model --weights_only --full_piece   # fp32 vs int8 only
 
 Tables printed:
 1. Per batch size (1 and 4 variations) and KV cache (dynamic, static): tokens/s of a bare ``model.generate``
    and of the pipeline over the same prompt and the same number of decoding steps, the pipeline's overhead,
    and the pipeline's notes/s and real-time factor (seconds of music per second of wall time, all variations).
+0. fp32 against int8 weights (``quantize``), side by side: pipeline tokens/s at 1 and 4 variations, the time
+   from a fresh pipeline's first call to its first note (quantizing included), and with ``--full_piece`` the
+   4-minute piano + bass + drums + guitar piece (no primer, seed 0): wall time, tokens, notes, notes per
+   instrument, 30-second segments each instrument plays in, and the share of the time spent re-reading the
+   window when it slides (every prefill but a call's first).
 2. The 4-minute, 4-instrument piece: sliding-window throughput past the context (1 variation, and a batch
    with each KV cache), and the time the piece
    takes at the token density of real music (POP909, measured here) — a random model's tokens are not music,
@@ -18,6 +24,7 @@ Tables printed:
 from __future__ import annotations
 
 import glob
+import math
 import os
 import sys
 import tempfile
@@ -27,10 +34,11 @@ from pathlib import Path
 
 import mido
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser, pipeline
+from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser, StoppingCriteria, StoppingCriteriaList, pipeline
 
 import musenet_hf
 from musenet_hf import MuseNetTokenizer
+from musenet_hf.core.pipeline_midi_generation import DEFAULT_CACHE
 
 ROOT = Path(__file__).resolve().parents[1]
 POP909 = ROOT.parent / "shared" / "midi" / "pop909"
@@ -59,6 +67,9 @@ class BenchArgs:
     clock: str = field(default="wall", metadata={"help": "wall, or cpu (process CPU time; use with --threads 1 on a busy machine)"})
     dtype: str = field(default="float32", metadata={"help": "model weights: float32 or bfloat16 (CPU autocast-free bf16 matmuls)"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
+    weights: str = field(default="fp32,int8", metadata={"help": "table 0 compares these weights (fp32, int8), comma-separated"})
+    weights_only: bool = field(default=False, metadata={"help": "print table 0 only (skip the cache tables 1 and 2)"})
+    segment_seconds: float = field(default=30.0, metadata={"help": "the long piece's segments for 'plays in how many'"})
 
 
 def random_checkpoint(args: BenchArgs, path: Path) -> str:
@@ -110,11 +121,133 @@ def timed(fn, repeats: int = 1):
     return out, best
 
 
-def run_pipeline(gen, primer, args: BenchArgs, batch: int, cache: str, seconds: float, repeats: int = 1):
+def run_pipeline(gen, primer, args: BenchArgs, batch: int, cache: str, seconds: float, repeats: int = 1, quantize=None):
     return timed(lambda: gen(
         primer, style="pop", instruments=BAND, seconds=seconds, primer_seconds=args.primer_seconds,
-        num_return_sequences=batch, seed=args.seed, cache_implementation=cache,
+        num_return_sequences=batch, seed=args.seed, cache_implementation=cache, quantize=quantize,
     ), repeats)
+
+
+class FirstNote(Exception):
+    """Raised by ``FirstNoteStop`` to end a call at its first sampled note-on."""
+
+
+class FirstNoteStop(StoppingCriteria):
+    """A stopping criterion that ends the whole call (by raising ``FirstNote``) when a note-on is sampled."""
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def __call__(self, input_ids, scores, **kwargs):
+        if (self.vocab.kinds(input_ids[:, -1].numpy()) == self.vocab.KIND_ON).any():
+            raise FirstNote()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+
+class PrefillClock:
+    """Seconds (on the bench's clock) the model spends in forward passes over more than one new position:
+    the prefill of each ``generate`` call. ``slides`` counts all but the first of a pipeline call."""
+
+    def __init__(self, model):
+        self.model, self.calls, self.seconds, self.first = model, 0, 0.0, 0.0
+        self._start = None
+        self.handles = [model.register_forward_pre_hook(self._before, with_kwargs=True),
+                        model.register_forward_hook(self._after, with_kwargs=True)]
+
+    def _before(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        embeds = kwargs.get("inputs_embeds")
+        width = (ids if ids is not None else embeds).shape[1]
+        self._start = (time.process_time if CPU_CLOCK else time.perf_counter)() if width > 1 else None
+
+    def _after(self, module, args, kwargs, output):
+        if self._start is None:
+            return
+        spent = (time.process_time if CPU_CLOCK else time.perf_counter)() - self._start
+        self.first = spent if self.calls == 0 else self.first
+        self.calls += 1
+        self.seconds += spent
+
+    @property
+    def slide_seconds(self) -> float:
+        return self.seconds - self.first
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+def weights_flag(name: str) -> bool:
+    if name not in ("fp32", "int8"):
+        raise ValueError(f"--weights takes fp32 and/or int8, got {name!r}")
+    return name == "int8"
+
+
+def time_to_first_note(model_dir: str, args: BenchArgs, quantize: bool) -> tuple[float, float]:
+    """(seconds to load a fresh pipeline, seconds from its first call to the first sampled note-on)."""
+    clock = time.process_time if CPU_CLOCK else time.perf_counter
+    start = clock()
+    fresh = pipeline("midi-generation", model=model_dir, dtype=getattr(torch, args.dtype))
+    loaded = clock()
+    try:
+        fresh(style="pop", instruments=BAND, seconds=10.0, seed=args.seed, quantize=quantize,
+              stopping_criteria=StoppingCriteriaList([FirstNoteStop(fresh.tokenizer.musenet_vocab)]))
+        raise RuntimeError("the model played no note in 10 s of music")
+    except FirstNote:
+        return loaded - start, clock() - loaded
+
+
+def table0(gen, primer, args: BenchArgs, model_dir: str) -> None:
+    """fp32 against int8 weights in one run (see the module docstring, table 0)."""
+    names = args.weights.split(",")
+    print("\n| weights | variations | pipeline tok/s | notes/s | vs " + names[0] + " |\n|---|---|---|---|---|")
+    base = {}
+    for batch in [int(b) for b in args.variations.split(",")]:
+        for name in names:
+            q = weights_flag(name)
+            warm, _ = run_pipeline(gen, primer, args, batch, DEFAULT_CACHE, 1.0, quantize=q)  # builds the int8 copy
+            per_second = max(len(r["ids"]) for r in warm) - len(kept_prompt(gen, primer, args))
+            seconds = max(0.1, round(args.new_tokens / max(per_second, 1), 2))
+            results, wall = run_pipeline(gen, primer, args, batch, DEFAULT_CACHE, seconds, args.repeats, quantize=q)
+            tokens = sum(len(r["ids"]) for r in results) - batch * len(kept_prompt(gen, primer, args))
+            rate = tokens / wall
+            base.setdefault(batch, rate)
+            print(f"| {name} | {batch} | {rate:.1f} | {sum(r['notes'] for r in results) / wall:.1f} | {rate / base[batch]:.2f}x |")
+    print("\n| weights | load s | first call to first note s |\n|---|---|---|")
+    for name in names:
+        load, first = time_to_first_note(model_dir, args, weights_flag(name))
+        print(f"| {name} | {load:.2f} | {first:.2f} |")
+    if args.full_piece:
+        print(f"\n{args.piece_seconds:.0f} s piece, {', '.join(BAND)}, style pop, seed {args.seed}, no primer, 1 variation:")
+        print("| weights | wall s | tokens | notes | notes/s of music | notes per instrument | segments played "
+              f"(of {math.ceil(args.piece_seconds / args.segment_seconds)}) | prefills | slide share |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name in names:
+            full_piece_row(gen, args, name)
+
+
+def kept_prompt(gen, primer, args: BenchArgs) -> list[int]:
+    request = gen.preprocess(primer, instruments=BAND, primer_seconds=args.primer_seconds)["request"]
+    return request.header + request.events
+
+
+def full_piece_row(gen, args: BenchArgs, name: str) -> None:
+    q = weights_flag(name)
+    prefill = PrefillClock(gen._decoding_model(q))
+    try:
+        results, wall = timed(lambda: gen(style="pop", instruments=BAND, seconds=args.piece_seconds, seed=args.seed,
+                                          quantize=q))
+    finally:
+        prefill.close()
+    r = results[0]
+    notes = gen.tokenizer.decode_events(r["ids"]).notes
+    names = gen.tokenizer.instruments
+    segments = math.ceil(args.piece_seconds / args.segment_seconds)
+    per = {names[f]: sum(n.family == f for n in notes) for f in sorted({n.family for n in notes})}
+    played = {k: len({min(int(n.start // args.segment_seconds), segments - 1) for n in notes if names[n.family] == k}) for k in per}
+    print(f"| {name} | {wall:.1f} | {len(r['ids'])} | {r['notes']} | {r['notes'] / args.piece_seconds:.1f} | "
+          f"{', '.join(f'{k} {v}' for k, v in per.items())} | {', '.join(f'{k} {v}' for k, v in played.items())} | "
+          f"{prefill.calls} ({prefill.seconds:.1f} s) | {prefill.slide_seconds / wall:.1%} |")
 
 
 def bare_generate(model, prompt: list[int], batch: int, new_tokens: int, cache: str, args: BenchArgs) -> float:
@@ -152,7 +285,7 @@ def table1(gen, primer, args: BenchArgs, primer_events: int) -> dict:
             speeds[(batch, cache)] = tokens / wall
             speeds[("density", batch, cache)] = tokens / music
             if prompt_len + steps + 1 <= gen.model.config.n_positions:
-                bare = bare_generate(gen.model, prompt, batch, steps + 1, cache, args)
+                bare = bare_generate(gen._decoding_model(None), prompt, batch, steps + 1, cache, args)
                 bare_text = f"{batch * (steps + 1) / bare:.1f} | {tokens / wall:.1f} | {wall / bare - 1:+.1%}"
             else:
                 bare_text = f"- | {tokens / wall:.1f} | - (the pipeline slid its window)"
@@ -217,6 +350,10 @@ def main() -> int:
         kept = gen.preprocess(primer, instruments=BAND, primer_seconds=args.primer_seconds)["request"]
         print(f"prompt: {len(kept.header)} header + {len(kept.events)} primer tokens ({args.primer_seconds:g} s of "
               f"{'POP909 001' if isinstance(primer, str) else 'a synthetic piano line'}), style pop, {', '.join(BAND)}")
+        table0(gen, primer, args, model_dir)
+        if args.weights_only:
+            print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+            return 0
         speeds = table1(gen, primer, args, len(kept.events))
         density = music_density(gen.tokenizer, args.density_files)
         single = int(args.variations.split(",")[0])  # table 2 is about one piece: use the first batch size's runs

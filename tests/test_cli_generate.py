@@ -85,3 +85,17 @@ def test_generate_without_soundfont_fails_before_generating(tiny_model_dir, tmp_
                    "--soundfont", str(tmp_path / "missing.sf2")])
     assert rc == 2 and "missing.sf2 does not exist" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_generate_no_quantize_decodes_with_the_float_weights(tiny_model_dir, tmp_path):
+    from transformers import pipeline
+
+    from musenet_hf import MuseNetTokenizer
+
+    rc = cli_main(["generate", "--model", str(tiny_model_dir), "--seconds", "2", "--seed", "0", "--no-quantize",
+                   "--out", str(tmp_path)])
+    assert rc == 0
+    fp32 = pipeline("midi-generation", model=str(tiny_model_dir))(seconds=2.0, seed=0, quantize=False)[0]["midi"]
+    fp32.save(tmp_path / "fp32.mid")
+    tok = MuseNetTokenizer()
+    assert tok.read_score(tmp_path / "musenet-1.mid").notes == tok.read_score(tmp_path / "fp32.mid").notes

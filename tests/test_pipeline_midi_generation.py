@@ -186,7 +186,8 @@ def test_style_blending_feeds_the_interpolated_style_embedding(gen):
     table = gen.model.get_input_embeddings().weight.detach()
     expected = 0.25 * table[vocab.style_id("bach")] + 0.75 * table[vocab.style_id("pop")]
     prompts = []
-    hook = gen.model.register_forward_pre_hook(lambda m, a, kw: prompts.append(kw.get("inputs_embeds")), with_kwargs=True)
+    decoder = gen._decoding_model(None)  # the int8 copy on CPU: its float embeddings equal the model's
+    hook = decoder.register_forward_pre_hook(lambda m, a, kw: prompts.append(kw.get("inputs_embeds")), with_kwargs=True)
     try:
         blend = gen(style={"bach": 1, "pop": 3}, instruments=["piano"], seconds=1.5, seed=5)[0]
     finally:
@@ -222,7 +223,8 @@ def test_sliding_window_with_blend_and_static_cache(gen):
 
 def test_variations_are_generated_as_one_batch(gen):
     batch_sizes = []
-    hook = gen.model.register_forward_pre_hook(lambda m, args, kwargs: batch_sizes.append(_batch(args, kwargs)), with_kwargs=True)
+    decoder = gen._decoding_model(None)  # the int8 copy on CPU
+    hook = decoder.register_forward_pre_hook(lambda m, args, kwargs: batch_sizes.append(_batch(args, kwargs)), with_kwargs=True)
     try:
         results = gen(style="folk", seconds=0.3, seed=0, num_return_sequences=3)
     finally:
@@ -263,9 +265,11 @@ def test_allowed_vocab_head_matches_the_masked_full_head(gen):
     with allowed_vocab_head(gen.model, forbidden):
         assert isinstance(gen.model.get_output_embeddings(), AllowedVocabHead)
     assert gen.model.get_output_embeddings() is full
+    decoder = gen._decoding_model(None)  # the model generate runs (the int8 copy on CPU)
+    decoder_head = decoder.get_output_embeddings()
     gen(style="pop", instruments=["piano"], seconds=0.5, seed=0)
-    assert gen.model.get_output_embeddings() is full  # restored after generating
-    assert full.weight is gen.model.get_input_embeddings().weight  # still tied
+    assert decoder.get_output_embeddings() is decoder_head  # restored after generating
+    assert decoder_head.weight is decoder.get_input_embeddings().weight  # still tied
 
 
 def test_cut_primer():

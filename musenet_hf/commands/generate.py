@@ -32,6 +32,8 @@ def register(sub) -> None:
                    help="let the header only suggest the instruments, as MuseNet did (default: strict)")
     p.add_argument("--allow-early-end", action="store_true", help="let the model end before --seconds")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-quantize", action="store_true",
+                   help="decode with the model's float weights (default on CPU: int8 weights, see the README)")
     p.add_argument("--model", default=None, help="checkpoint directory or Hub id (default: the bundled model)")
     p.add_argument("--out", default=".", help="directory for the .mid files")
     p.add_argument("--name", default="musenet", help="file name prefix: NAME-1.mid, NAME-2.mid, ...")
@@ -65,7 +67,7 @@ def run(args) -> int:
         primer_notes=args.primer_notes, bpm=args.bpm, strict_instruments=not args.loose_instruments,
         allow_early_end=args.allow_early_end, num_return_sequences=args.variations, seed=args.seed,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_threads=args.threads,
-        progress_bar=True,
+        progress_bar=True, quantize=False if args.no_quantize else None,
     )
     try:
         if args.audio:  # no synthesizer or soundfont: say so before minutes of generation

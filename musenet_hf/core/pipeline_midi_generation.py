@@ -27,6 +27,7 @@ from .codec import Header
 from .logits_processors import forbidden_event_mask
 from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding
 from .midi_io import Note
+from .quantization import int8_available, quantize_int8
 from .sampling import SAMPLING_DEFAULTS
 
 DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds
@@ -37,11 +38,14 @@ PIPELINE_OPTIONS = (
     "style", "instruments", "seconds", "primer_seconds", "primer_notes", "bpm", "strict_instruments",
     "allow_early_end", "num_return_sequences",
 )
-FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation")
+FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation", "quantize")
 # KV cache when the call does not choose. bench/generate.py (6 layers x 512, one core's CPU time): the static
 # cache was 0.82x the dynamic one's speed for 1 variation and 0.76x for 4 on pieces inside the context (its
 # attention spans the whole preallocated context), and 1.03x for 4 variations sliding past it: dynamic it is.
 DEFAULT_CACHE = "dynamic"
+# int8 weights on CPU when the call does not choose (``quantize=None``). bench/int8_quality.py on the bundled
+# model: held-out bits per note moved by less than the 1 % the issue allows (see the README's figures).
+DEFAULT_QUANTIZE_ON_CPU = True
 # generate() arguments the sliding window sets itself, per chunk.
 # Accepted ranges of the call's arguments, checked before any model work: (low, high, integers only).
 # An hour of music is the longest a MIDI file may hold (MidiLimits.max_seconds); 64 variations is a batch
@@ -116,6 +120,9 @@ class MidiGenerationPipeline(Pipeline):
         num_threads: torch CPU threads for this call (restored afterwards).
         window_stride: new tokens per chunk once the window slides (default a quarter of the context).
         cache_implementation: "dynamic" (default, measured faster on CPU) or "static".
+        quantize: int8 weights in the transformer blocks (``quantization.quantize_int8``, a copy made once
+            per pipeline); default True on CPU where torch has a quantized engine, False elsewhere. Also
+            accepted by ``pipeline("midi-generation", quantize=False)``.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -134,6 +141,7 @@ class MidiGenerationPipeline(Pipeline):
         if self.device.type == "cpu" and self.model.dtype in (torch.bfloat16, torch.float16):
             # Checkpoints ship half-size bf16 weights; CPU matmuls in bf16 are slower (and coarser) than fp32.
             self.model.float()
+        self._int8_model = None  # built on the first call that asks for it
 
     def __call__(self, primer=None, **kwargs):
         """Generate; ``primer`` may be omitted (keyword-only calls are the common case)."""
@@ -227,18 +235,31 @@ class MidiGenerationPipeline(Pipeline):
         return {"generation_config": self.generation_config, **call_kwargs}
 
     def _forward(self, model_inputs, generate_kwargs=None, seed=None, progress_bar=False, num_threads=None,
-                 window_stride=None, cache_implementation=None):
+                 window_stride=None, cache_implementation=None, quantize=None):
         request: MusicRequest = model_inputs["request"]
         generate_kwargs = self._call_generate_kwargs(dict(generate_kwargs or {}))
         for key in ("num_return_sequences", *MANAGED_GENERATE_ARGS):
             generate_kwargs.pop(key, None)
         cache = None if (cache_implementation or DEFAULT_CACHE) == "dynamic" else cache_implementation
-        generator = SlidingWindowGenerator(self.model, self.tokenizer.musenet_vocab, window_stride, cache)
+        generator = SlidingWindowGenerator(self._decoding_model(quantize), self.tokenizer.musenet_vocab, window_stride, cache)
         with _threads(num_threads), _progress(progress_bar, request, self.tokenizer.musenet_vocab) as on_progress:
             if seed is not None:
                 torch.manual_seed(seed)
             events = generator.generate(request, on_progress=on_progress, **generate_kwargs)
         return {"events": events, "request": request}
+
+    def _decoding_model(self, quantize: bool | None):
+        """The model ``generate`` runs: ``self.model``, or its int8 copy (see ``quantize`` in the class docstring)."""
+        on_cpu = self.device.type == "cpu"
+        if quantize is None:
+            quantize = DEFAULT_QUANTIZE_ON_CPU and on_cpu and int8_available()
+        if not quantize:
+            return self.model
+        if not on_cpu:
+            raise ValueError(f"quantize=True runs int8 weights on CPU only; this pipeline is on {self.device}")
+        if self._int8_model is None:
+            self._int8_model = quantize_int8(self.model)
+        return self._int8_model
 
     # --- postprocess: one dict per variation -------------------------------------------------------
     def postprocess(self, model_outputs):
