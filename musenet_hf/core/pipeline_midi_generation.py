@@ -27,6 +27,7 @@ from .logits_processors import forbidden_event_mask
 from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding, count_steps
 from .midi_io import Note
 from .sampling import SAMPLING_DEFAULTS
+from .guards import MusicStatistics, music_guards
 
 DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds
 DEFAULT_INSTRUMENTS = ("piano",)  # with neither instruments nor a primer, MuseNet's default too
@@ -34,7 +35,7 @@ DEFAULT_BPM = 120  # MIDI's implicit tempo
 # Options of the pipeline itself; every other keyword goes to ``model.generate``.
 PIPELINE_OPTIONS = (
     "style", "instruments", "seconds", "primer_seconds", "primer_notes", "bpm", "strict_instruments",
-    "allow_early_end", "num_return_sequences",
+    "allow_early_end", "num_return_sequences", "note_guard", "drum_guard", "entry_guard",
 )
 FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation")
 # KV cache when the call does not choose. bench/generate.py (6 layers x 512, one core's CPU time): the static
@@ -80,6 +81,11 @@ class MidiGenerationPipeline(Pipeline):
         num_threads: torch CPU threads for this call (restored afterwards).
         window_stride: new tokens per chunk once the window slides (default a quarter of the context).
         cache_implementation: "dynamic" (default, measured faster on CPU) or "static".
+        note_guard: True (default) favours, then forces, the note-off of a note held past its family's long
+            tail (limits from the checkpoint's ``musenet_music_statistics``): no stuck notes.
+        drum_guard: True (default) caps each drum at the corpus's busiest-drum rate: no machine-gun drums.
+        entry_guard: True (default) gives asked instruments that have been silent a larger share of the
+            note-on probability, without making notes more likely: every asked instrument enters.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -115,7 +121,8 @@ class MidiGenerationPipeline(Pipeline):
 
     # --- preprocess: a MusicRequest from the call's options --------------------------------------
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
-                   primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1):
+                   primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
+                   note_guard=True, drum_guard=True, entry_guard=True):
         vocab = self.tokenizer.musenet_vocab
         if not seconds > 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
@@ -138,8 +145,15 @@ class MidiGenerationPipeline(Pipeline):
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,
             target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
-            style=style,
+            style=style, guards=self._guards(bool(note_guard), bool(drum_guard), bool(entry_guard)),
         )}
+
+    def _guards(self, note_guard: bool, drum_guard: bool, entry_guard: bool):
+        """A factory of the switched-on musical guards (None when all are off)."""
+        if not (note_guard or drum_guard or entry_guard):
+            return None
+        vocab, statistics = self.tokenizer.musenet_vocab, MusicStatistics.from_config(self.model.config)
+        return lambda: music_guards(vocab, statistics, note_guard, drum_guard, entry_guard)
 
     def _resolve_style(self, style):
         """(style name for the header, blended embedding or None). Unknown names raise ``ValueError``."""

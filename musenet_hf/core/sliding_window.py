@@ -96,7 +96,8 @@ class MusicRequest:
     ``target_steps`` is the whole piece's length in 10 ms steps; ``forbidden`` a ``[vocab]`` mask of ids the
     events may not contain; ``style_embedding`` (``[n_embd]``) replaces the embedding of the header's style
     token when styles are blended; ``primer_steps`` is the primer's length in 10 ms steps; ``style`` is what
-    the caller asked for (a name or a blend), reported back with each result.
+    the caller asked for (a name or a blend), reported back with each result; ``guards`` makes the musical
+    guards (``core/guards.py``) for one ``generate`` call (they keep per-call state, so each chunk gets new ones).
     """
 
     header: list[int]
@@ -108,6 +109,7 @@ class MusicRequest:
     style_embedding: torch.Tensor | None = None
     primer_steps: int = 0
     style: str | dict = "unknown"
+    guards: Callable[[], list] | None = None
 
 
 class SlidingWindowGenerator:
@@ -180,7 +182,9 @@ class SlidingWindowGenerator:
             self.vocab, torch.full_like(steps, request.target_steps), steps, width, self.eos,
             request.allow_early_end, on_progress=on_progress,
         )
-        processors = LogitsProcessorList([EventMaskLogitsProcessor(request.forbidden), VoiceStateLogitsProcessor(self.vocab), length])
+        guards = request.guards() if request.guards is not None else []
+        # the length processor runs last: once a row reaches its target, <eos> overrides every guard
+        processors = LogitsProcessorList([EventMaskLogitsProcessor(request.forbidden), VoiceStateLogitsProcessor(self.vocab), *guards, length])
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
         if request.style_embedding is not None:
             inputs["inputs_embeds"] = self._blend(inputs["input_ids"], width - torch.tensor([len(w) for w in windows]), request)
