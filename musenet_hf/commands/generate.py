@@ -82,5 +82,6 @@ def run(args) -> int:
     for i, result in enumerate(results, start=1):
         path = out / f"{args.name}-{i}.mid"
         result["midi"].save(path)
-        print(f"wrote {path}  {result['seconds']:.1f} s, {result['notes']} notes, {', '.join(result['instruments']) or 'silence'}")
+        per_instrument = ", ".join(f"{name} {count}" for name, count in result["notes_per_instrument"].items())
+        print(f"wrote {path}  {result['seconds']:.1f} s, {result['notes']} notes ({per_instrument or 'silence'})")
     return 0

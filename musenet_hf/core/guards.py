@@ -48,7 +48,9 @@ DRUM_RATE_WINDOW_STEPS = 100  # the rate cap counts hits in the last second
 # 120 bpm is a long rest for a band instrument; the ramp keeps short rests untouched.
 ENTRY_PATIENCE_SECONDS = 4.0
 ENTRY_RAMP_SECONDS = 4.0
-MIN_PROBABILITY = 1e-12  # a family's note-on share is floored at this before it is rescaled
+MIN_PROBABILITY = 1e-12
+# Pieces read for the statistics at most: the 99.9th percentile of note length is stable by a few thousand.
+MAX_STATISTICS_PIECES = 3000  # a family's note-on share is floored at this before it is rescaled
 
 
 @dataclass
@@ -129,6 +131,23 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     rate = float(np.quantile(drum_peaks, HARD_QUANTILE)) if drum_peaks else DEFAULT_DRUM_HITS_PER_SECOND
     counts["drums"] = len(drum_peaks)
     return MusicStatistics(limits, round(rate, 2), source, counts)
+
+
+def corpus_music_statistics(dataset, vocab: Vocabulary, max_pieces: int = MAX_STATISTICS_PIECES, seed: int = 0) -> MusicStatistics:
+    """``music_statistics`` of a built corpus split (a ``datasets.Dataset`` with ``input_ids`` rows), on at
+    most ``max_pieces`` rows drawn with ``seed`` (decoding runs ~1 s per 100 pieces on one core).
+
+    Args:
+        dataset (`datasets.Dataset`): one split of ``load_corpus``.
+        vocab (`Vocabulary`): its vocabulary.
+        max_pieces (`int`, defaults to ``MAX_STATISTICS_PIECES``): rows read at most.
+        seed (`int`, defaults to 0): which rows, when there are more.
+    """
+    rows = np.arange(len(dataset))
+    if len(rows) > max_pieces:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_pieces, replace=False))
+    ids = dataset.select(rows.tolist())["input_ids"]
+    return music_statistics(ids, vocab, source=f"{len(rows)} of {len(dataset)} training pieces")
 
 
 class _RowState:
@@ -292,10 +311,14 @@ class InstrumentEntryGuard(LogitsProcessor):
         vocab (`Vocabulary`): the event vocabulary.
         patience_seconds (`float`, defaults to 4.0): silence before the guard starts.
         ramp_seconds (`float`, defaults to 4.0): seconds over which the share floor reaches its maximum.
+        histories (`list[list[int]]`, *optional*): each row's events since the piece began, of which the
+            prompt is the tail (the sliding window passes them), so silences are counted across slides.
     """
 
-    def __init__(self, vocab: Vocabulary, patience_seconds: float = ENTRY_PATIENCE_SECONDS, ramp_seconds: float = ENTRY_RAMP_SECONDS):
+    def __init__(self, vocab: Vocabulary, patience_seconds: float = ENTRY_PATIENCE_SECONDS, ramp_seconds: float = ENTRY_RAMP_SECONDS,
+                 histories: list[list[int]] | None = None):
         self.vocab = vocab
+        self.histories = histories
         self.tracker = _Tracker(vocab)
         self.patience = patience_seconds / vocab.config.step_seconds
         self.ramp = max(ramp_seconds / vocab.config.step_seconds, 1.0)
@@ -303,7 +326,13 @@ class InstrumentEntryGuard(LogitsProcessor):
         self.on_slices = [slice(vocab.on_start + f * span, vocab.on_start + (f + 1) * span) for f in range(len(vocab.families))]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        first = self.tracker.rows is None
         rows = self.tracker.update(input_ids)
+        if first and self.histories is not None:
+            for row, history in zip(rows, self.histories):
+                for fam, since in silent_steps(history, self.vocab).items():
+                    if fam not in row.last_onset:
+                        row.last_onset[fam] = row.now - since
         v = self.vocab
         out = scores
         for r, row in enumerate(rows):
@@ -340,18 +369,32 @@ class InstrumentEntryGuard(LogitsProcessor):
         return out
 
 
+def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
+    """Steps from each family's last note-on in ``events`` to their end (from their start for a family
+    that never plays: every family is a key)."""
+    events = np.asarray(events, dtype=np.int64)
+    clock = np.cumsum(vocab.wait_steps(events))
+    total = int(clock[-1]) if len(events) else 0
+    fam = np.where(vocab.kinds(events) == vocab.KIND_ON, vocab.note_family(events), -1)
+    out = {f: total for f in range(len(vocab.families))}
+    for f in np.unique(fam[fam >= 0]).tolist():
+        out[f] = total - int(clock[np.flatnonzero(fam == f)[-1]])
+    return out
+
+
 def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
-                 entry_guard: bool = True) -> list[LogitsProcessor]:
+                 entry_guard: bool = True, histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
     """The guards that are switched on, fresh (they keep per-call state), in the order they must run.
 
     Args:
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): the checkpoint's statistics.
         note_guard / drum_guard / entry_guard (`bool`, default True): which guards to use.
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``).
     """
     guards: list[LogitsProcessor] = []
     if entry_guard:
-        guards.append(InstrumentEntryGuard(vocab))
+        guards.append(InstrumentEntryGuard(vocab, histories=histories))
     if drum_guard:
         guards.append(DrumRateGuard(vocab, statistics.drum_hits_per_second))
     if note_guard:

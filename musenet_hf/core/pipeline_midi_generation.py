@@ -8,7 +8,8 @@
 
 Each call returns one dict per variation: ``midi`` (``mido.MidiFile``), ``ids`` (header + events + ``<eos>``),
 ``seconds`` (length of the whole piece, primer included), ``notes`` (how many), ``instruments`` (names of
-the families that play), ``style``.
+the families that play), ``notes_per_instrument`` (name -> notes, every asked family included, so one that
+never played shows 0), ``style``.
 
 This module travels to the Hub as remote code: package imports are relative only.
 """
@@ -153,7 +154,7 @@ class MidiGenerationPipeline(Pipeline):
         if not (note_guard or drum_guard or entry_guard):
             return None
         vocab, statistics = self.tokenizer.musenet_vocab, MusicStatistics.from_config(self.model.config)
-        return lambda: music_guards(vocab, statistics, note_guard, drum_guard, entry_guard)
+        return lambda histories: music_guards(vocab, statistics, note_guard, drum_guard, entry_guard, histories)
 
     def _resolve_style(self, style):
         """(style name for the header, blended embedding or None). Unknown names raise ``ValueError``."""
@@ -246,9 +247,16 @@ class MidiGenerationPipeline(Pipeline):
                 "seconds": decoded.steps * self.tokenizer.musenet_vocab.config.step_seconds,
                 "notes": len(decoded.notes),
                 "instruments": [names[f] for f in sorted({n.family for n in decoded.notes})],
+                "notes_per_instrument": {names[f]: sum(n.family == f for n in decoded.notes) for f in request_families(request, self.tokenizer.musenet_vocab, decoded.notes)},
                 "style": request.style,
             })
         return results
+
+
+def request_families(request: MusicRequest, vocab, notes: list[Note]) -> list[int]:
+    """The families of the request's header and of the notes, ascending."""
+    asked = {vocab.header_value(t) for t in request.header if vocab.kinds(t) == vocab.KIND_INST}
+    return sorted(asked | {n.family for n in notes})
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ import torch
 
 from . import checkpointing
 from ..modeling.presets import ATTENTION, build_model, default_generation_config
+from ..core.guards import CONFIG_KEY, corpus_music_statistics
 from ..evaluation.likelihood import IGNORE_INDEX, BigramBaseline, EvalTotals, note_on_table, shifted_nll, summed_nll
 from .arguments import GPU_LOADER_WORKERS, DataArguments, ModelArguments, TrainingArguments, is_corpus_dir, validate_arguments
 
@@ -342,6 +343,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     if context > model.config.n_positions:
         raise ValueError(f"--context_length {context} exceeds the model's {model.config.n_positions} positions")
     model.generation_config = default_generation_config(tokenizer, model.config.n_positions)
+    # the musical guards' limits, learned from this training split: every saved checkpoint carries its own
+    setattr(model.config, CONFIG_KEY, corpus_music_statistics(splits["train"], tokenizer.musenet_vocab).to_dict())
 
     augment = augment_config(data_args)
     windows = MidiWindows(splits["train"], tokenizer, context, seed=args.seed, augment=augment)
