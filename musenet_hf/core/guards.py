@@ -41,6 +41,9 @@ HARD_QUANTILE = 0.999  # past this one it is forced
 # A statistic learned from fewer notes than this is not trusted (its 99.9th percentile would be one note).
 MIN_NOTES_FOR_STATISTIC = 1000
 MIN_HARD_SECONDS = 1.0  # never force a note-off sooner than this, whatever a family's statistics say
+# ...nor later than this: a corpus of engraved scores holds organ points for 30-40 s (measured on a sample of
+# the staged default-corpus sources), which a listener of a generated piece hears as a stuck note.
+MAX_HARD_SECONDS = DEFAULT_HARD_SECONDS
 NOTE_OFF_MAX_BONUS = 8.0  # logit bonus of a note-off at the hard limit (e^8 ~ 3000x), growing linearly from 0
 DRUM_RATE_WINDOW_STEPS = 100  # the rate cap counts hits in the last second
 # Instrument entry: after ENTRY_PATIENCE_SECONDS without a note-on, an asked family's share of the note-on
@@ -98,8 +101,8 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
 
     Returns:
         `MusicStatistics`: per family the ``SOFT_QUANTILE`` / ``HARD_QUANTILE`` note lengths (families with
-        fewer than ``MIN_NOTES_FOR_STATISTIC`` notes are left to the defaults; hard limits at least
-        ``MIN_HARD_SECONDS``), and the most hits one drum gets in any ``DRUM_RATE_WINDOW_STEPS`` window of a
+        fewer than ``MIN_NOTES_FOR_STATISTIC`` notes are left to the defaults; hard limits clipped to
+        ``MIN_HARD_SECONDS``..``MAX_HARD_SECONDS``), and the most hits one drum gets in any ``DRUM_RATE_WINDOW_STEPS`` window of a
         piece, taken at the corpus's 99.9th percentile of pieces so one broken file does not set it.
     """
     step = vocab.config.step_seconds
@@ -126,7 +129,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         counts[name] = len(values)
         if len(values) >= MIN_NOTES_FOR_STATISTIC:
             soft, hard = np.quantile(np.asarray(values), [SOFT_QUANTILE, HARD_QUANTILE])
-            hard = max(float(hard), MIN_HARD_SECONDS)
+            hard = min(max(float(hard), MIN_HARD_SECONDS), MAX_HARD_SECONDS)
             limits[name] = {"soft": round(min(float(soft), hard), 2), "hard": round(hard, 2)}
     rate = float(np.quantile(drum_peaks, HARD_QUANTILE)) if drum_peaks else DEFAULT_DRUM_HITS_PER_SECOND
     counts["drums"] = len(drum_peaks)
