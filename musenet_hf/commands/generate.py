@@ -99,6 +99,7 @@ def run(args) -> int:
             extras = [str(files[k]) for k in ("audio", "roll") if k in files]
         else:
             result["midi"].save(path)
-        print(f"wrote {path}  {result['seconds']:.1f} s, {result['notes']} notes, {', '.join(result['instruments']) or 'silence'}"
+        per_instrument = ", ".join(f"{name} {count}" for name, count in result["notes_per_instrument"].items())
+        print(f"wrote {path}  {result['seconds']:.1f} s, {result['notes']} notes ({per_instrument or 'silence'})"
               + "".join(f"\n      {e}" for e in extras))
     return 0

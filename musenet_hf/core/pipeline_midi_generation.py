@@ -8,7 +8,8 @@
 
 Each call returns one dict per variation: ``midi`` (``mido.MidiFile``), ``ids`` (header + events + ``<eos>``),
 ``seconds`` (length of the whole piece, primer included), ``notes`` (how many), ``instruments`` (names of
-the families that play), ``style``.
+the families that play), ``notes_per_instrument`` (name -> notes, every asked family included, so one that
+never played shows 0), ``style``.
 
 This module travels to the Hub as remote code: package imports are relative only.
 """
@@ -29,6 +30,7 @@ from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_
 from .midi_io import Note
 from .quantization import int8_available, quantize_int8
 from .sampling import SAMPLING_DEFAULTS
+from .guards import MusicStatistics, music_guards
 
 DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds
 DEFAULT_INSTRUMENTS = ("piano",)  # with neither instruments nor a primer, MuseNet's default too
@@ -36,7 +38,7 @@ DEFAULT_BPM = 120  # MIDI's implicit tempo
 # Options of the pipeline itself; every other keyword goes to ``model.generate``.
 PIPELINE_OPTIONS = (
     "style", "instruments", "seconds", "primer_seconds", "primer_notes", "bpm", "strict_instruments",
-    "allow_early_end", "num_return_sequences",
+    "allow_early_end", "num_return_sequences", "note_guard", "drum_guard", "entry_guard",
 )
 FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation", "quantize")
 # KV cache when the call does not choose. bench/generate.py (6 layers x 512, one core's CPU time): the static
@@ -123,6 +125,11 @@ class MidiGenerationPipeline(Pipeline):
         quantize: int8 weights in the transformer blocks (``quantization.quantize_int8``, a copy made once
             per pipeline); default True on CPU where torch has a quantized engine, False elsewhere. Also
             accepted by ``pipeline("midi-generation", quantize=False)``.
+        note_guard: True (default) favours, then forces, the note-off of a note held past its family's long
+            tail (limits from the checkpoint's ``musenet_music_statistics``): no stuck notes.
+        drum_guard: True (default) caps each drum at the corpus's busiest-drum rate: no machine-gun drums.
+        entry_guard: True (default) gives asked instruments that have been silent a larger share of the
+            note-on probability, without making notes more likely: every asked instrument enters.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -166,7 +173,8 @@ class MidiGenerationPipeline(Pipeline):
 
     # --- preprocess: a MusicRequest from the call's options --------------------------------------
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
-                   primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1):
+                   primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
+                   note_guard=True, drum_guard=True, entry_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -187,8 +195,15 @@ class MidiGenerationPipeline(Pipeline):
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,
             target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
-            style=style,
+            style=style, guards=self._guards(bool(note_guard), bool(drum_guard), bool(entry_guard)),
         )}
+
+    def _guards(self, note_guard: bool, drum_guard: bool, entry_guard: bool):
+        """A factory of the switched-on musical guards (None when all are off)."""
+        if not (note_guard or drum_guard or entry_guard):
+            return None
+        vocab, statistics = self.tokenizer.musenet_vocab, MusicStatistics.from_config(self.model.config)
+        return lambda histories: music_guards(vocab, statistics, note_guard, drum_guard, entry_guard, histories)
 
     def _resolve_style(self, style):
         """(style name for the header, blended embedding or None). Unknown names raise ``ValueError``."""
@@ -276,9 +291,16 @@ class MidiGenerationPipeline(Pipeline):
                 "seconds": decoded.steps * self.tokenizer.musenet_vocab.config.step_seconds,
                 "notes": len(decoded.notes),
                 "instruments": [names[f] for f in sorted({n.family for n in decoded.notes})],
+                "notes_per_instrument": {names[f]: sum(n.family == f for n in decoded.notes) for f in request_families(request, self.tokenizer.musenet_vocab, decoded.notes)},
                 "style": request.style,
             })
         return results
+
+
+def request_families(request: MusicRequest, vocab, notes: list[Note]) -> list[int]:
+    """The families of the request's header and of the notes, ascending."""
+    asked = {vocab.header_value(t) for t in request.header if vocab.kinds(t) == vocab.KIND_INST}
+    return sorted(asked | {n.family for n in notes})
 
 
 @contextlib.contextmanager

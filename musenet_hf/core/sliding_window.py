@@ -98,7 +98,9 @@ class MusicRequest:
     ``target_steps`` is the whole piece's length in 10 ms steps; ``forbidden`` a ``[vocab]`` mask of ids the
     events may not contain; ``style_embedding`` (``[n_embd]``) replaces the embedding of the header's style
     token when styles are blended; ``primer_steps`` is the primer's length in 10 ms steps; ``style`` is what
-    the caller asked for (a name or a blend), reported back with each result.
+    the caller asked for (a name or a blend), reported back with each result; ``guards`` makes the musical
+    guards (``core/guards.py``) for one ``generate`` call from each row's events so far (they keep per-call
+    state, so each chunk gets new ones).
     """
 
     header: list[int]
@@ -110,6 +112,7 @@ class MusicRequest:
     style_embedding: torch.Tensor | None = None
     primer_steps: int = 0
     style: str | dict = "unknown"
+    guards: Callable[[list[list[int]]], list] | None = None
 
 
 class SlidingWindowGenerator:
@@ -146,7 +149,7 @@ class SlidingWindowGenerator:
         with allowed_vocab_head(self.model, request.forbidden):
             while active and max(len(events[i]) for i in active) < budget:
                 windows = [self._window(request.header, events[i]) for i in active]
-                new, ended = self._chunk(request, windows, steps[active], on_progress, generate_kwargs)
+                new, ended = self._chunk(request, windows, steps[active], on_progress, generate_kwargs, [events[i] for i in active])
                 for row, i in enumerate(active):
                     events[i] += new[row]
                     steps[i] += count_steps(new[row], self.vocab)
@@ -169,8 +172,10 @@ class SlidingWindowGenerator:
         events += unfinished_voices(events, self.vocab, cut, fifo=self.vocab.token_to_id[VOICE_FIFO] in header)
         return window
 
-    def _chunk(self, request: MusicRequest, windows: list[list[int]], steps: torch.Tensor, on_progress, generate_kwargs):
-        """One ``generate`` call over left-padded windows; returns (new events per row, ended with ``<eos>``?)."""
+    def _chunk(self, request: MusicRequest, windows: list[list[int]], steps: torch.Tensor, on_progress, generate_kwargs, histories=None):
+        """One ``generate`` call over left-padded windows; returns (new events per row, ended with ``<eos>``?).
+        ``histories`` (each row's whole piece so far, of which its window is the tail) tell the guards what
+        happened before the window."""
         width = max(len(w) for w in windows)
         input_ids = torch.full((len(windows), width), self.pad, dtype=torch.long)
         attention_mask = torch.zeros_like(input_ids)
@@ -182,7 +187,9 @@ class SlidingWindowGenerator:
             self.vocab, torch.full_like(steps, request.target_steps), steps, width, self.eos,
             request.allow_early_end, on_progress=on_progress,
         )
-        processors = LogitsProcessorList([EventMaskLogitsProcessor(request.forbidden), VoiceStateLogitsProcessor(self.vocab), length])
+        guards = request.guards(histories or windows) if request.guards is not None else []
+        # the length processor runs last: once a row reaches its target, <eos> overrides every guard
+        processors = LogitsProcessorList([EventMaskLogitsProcessor(request.forbidden), VoiceStateLogitsProcessor(self.vocab), *guards, length])
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
         if request.style_embedding is not None:
             inputs["inputs_embeds"] = self._blend(inputs["input_ids"], width - torch.tensor([len(w) for w in windows]), request)

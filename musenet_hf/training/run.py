@@ -24,6 +24,7 @@ from ..data.augmentation import AugmentConfig
 from ..data.corpus import corpus_for_training, validation_split
 from ..data.windows import MidiCollator, MidiWindows
 from ..evaluation.likelihood import note_on_table
+from ..core.guards import CONFIG_KEY, corpus_music_statistics
 from ..modeling.presets import base_tokenizer, default_generation_config, model_for_training
 from .accelerator import hardware_description, make_accelerator
 from .arguments import DataArguments, ModelArguments, TrainingArguments, flat_config, validate_arguments
@@ -72,6 +73,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     if context > model.config.n_positions:
         raise ValueError(f"--context_length {context} exceeds the model's {model.config.n_positions} positions")
     model.generation_config = default_generation_config(tokenizer, model.config.n_positions)
+    # the musical guards' limits, learned from this training split: every saved checkpoint carries its own
+    setattr(model.config, CONFIG_KEY, corpus_music_statistics(splits["train"], tokenizer.musenet_vocab).to_dict())
 
     # training and validation windows
     windows = MidiWindows(splits["train"], tokenizer, context, seed=args.seed, augment=AugmentConfig() if data_args.augment else None)

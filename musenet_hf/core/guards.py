@@ -1,0 +1,405 @@
+"""Musical guards: logits processors that keep sampled music inside the ranges real music lives in.
+
+- ``NoteLengthGuard``: a sounding note past its family's long tail (the corpus's 99th percentile of note
+  length) gets a growing bonus on its note-off; at the 99.9th percentile the note-off is the only choice, and
+  no wait may carry the note past it. Prevents stuck notes held for tens of seconds.
+- ``DrumRateGuard``: one drum may not be hit more often than the corpus's busiest drum within any second
+  (nor twice on one 10 ms step). Prevents machine-gun drums.
+- ``InstrumentEntryGuard``: an asked instrument that has not played for a while gets a larger share of the
+  note-on probability, while the total probability of playing a note at all is unchanged, so the guard
+  decides *who* plays, never *whether*. Prevents asked instruments that never enter.
+
+The limits come from ``MusicStatistics``, learned from the training corpus (``music_statistics``) and saved
+in each checkpoint's ``config.json`` under ``musenet_music_statistics``; checkpoints without them use the
+defaults below. Units: time in 10 ms steps; tensors are ``[batch, vocab]``. This module travels to the Hub as
+remote code: package imports are relative only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor
+
+from .codec import decode_ids
+from .vocabulary import VOICE_FIFO, VOICE_SKIP, Vocabulary
+
+NEG_INF = float("-inf")
+CONFIG_KEY = "musenet_music_statistics"  # where a checkpoint's config.json keeps its MusicStatistics
+# Fallback limits for a checkpoint that carries no statistics: POP909's piano holds 0.01 % of notes past 8 s
+# and sequenced band music under 0.1 % (quality issue), so 4 s / 8 s bracket the long tail of most families.
+DEFAULT_SOFT_SECONDS = 4.0
+DEFAULT_HARD_SECONDS = 8.0
+# The busiest drum of the real band files checked peaks at 7.2 hits/s (sixteenth-note hi-hats at ~108 bpm).
+DEFAULT_DRUM_HITS_PER_SECOND = 8.0
+SOFT_QUANTILE = 0.99  # past this note length the note-off is favoured
+HARD_QUANTILE = 0.999  # past this one it is forced
+# A statistic learned from fewer notes than this is not trusted (its 99.9th percentile would be one note).
+MIN_NOTES_FOR_STATISTIC = 1000
+MIN_HARD_SECONDS = 1.0  # never force a note-off sooner than this, whatever a family's statistics say
+# ...nor later than this: a corpus of engraved scores holds organ points for 30-40 s (measured on a sample of
+# the staged default-corpus sources), which a listener of a generated piece hears as a stuck note.
+MAX_HARD_SECONDS = DEFAULT_HARD_SECONDS
+NOTE_OFF_MAX_BONUS = 8.0  # logit bonus of a note-off at the hard limit (e^8 ~ 3000x), growing linearly from 0
+DRUM_RATE_WINDOW_STEPS = 100  # the rate cap counts hits in the last second
+# Instrument entry: after ENTRY_PATIENCE_SECONDS without a note-on, an asked family's share of the note-on
+# probability is raised toward an equal share (1 / asked families) over ENTRY_RAMP_SECONDS. Two bars at
+# 120 bpm is a long rest for a band instrument; the ramp keeps short rests untouched.
+ENTRY_PATIENCE_SECONDS = 4.0
+ENTRY_RAMP_SECONDS = 4.0
+MIN_PROBABILITY = 1e-12
+# Pieces read for the statistics at most: the 99.9th percentile of note length is stable by a few thousand.
+MAX_STATISTICS_PIECES = 3000  # a family's note-on share is floored at this before it is rescaled
+
+
+@dataclass
+class MusicStatistics:
+    """What the guards know about real music, per checkpoint (saved with it, see ``CONFIG_KEY``).
+
+    Args:
+        note_length_seconds (`dict[str, dict[str, float]]`): family name -> ``{"soft": s, "hard": s}``, the
+            note lengths in seconds past which a note-off is favoured (soft) and forced (hard).
+        drum_hits_per_second (`float`, defaults to 8.0): the most hits one drum may get in one second.
+        source (`str`): what the statistics were computed from.
+        notes (`dict[str, int]`): notes counted per family.
+    """
+
+    note_length_seconds: dict = field(default_factory=dict)
+    drum_hits_per_second: float = DEFAULT_DRUM_HITS_PER_SECOND
+    source: str = "defaults"
+    notes: dict = field(default_factory=dict)
+
+    def note_limits(self, family: str) -> tuple[float, float]:
+        """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
+        limits = self.note_length_seconds.get(family)
+        if not limits:
+            return DEFAULT_SOFT_SECONDS, DEFAULT_HARD_SECONDS
+        return float(limits["soft"]), float(limits["hard"])
+
+    def to_dict(self) -> dict:
+        return {"note_length_seconds": self.note_length_seconds, "drum_hits_per_second": self.drum_hits_per_second,
+                "source": self.source, "notes": self.notes}
+
+    @classmethod
+    def from_config(cls, config) -> "MusicStatistics":
+        """The statistics a model config carries, or the defaults."""
+        data = getattr(config, CONFIG_KEY, None)
+        return cls(**data) if data else cls()
+
+
+def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> MusicStatistics:
+    """Learn the guards' limits from token sequences (a built corpus's ``input_ids`` rows).
+
+    Args:
+        sequences (iterable of `list[int]`): header + events id sequences.
+        vocab (`Vocabulary`): the vocabulary they are written in.
+        source (`str`, defaults to ``"corpus"``): recorded with the statistics.
+
+    Returns:
+        `MusicStatistics`: per family the ``SOFT_QUANTILE`` / ``HARD_QUANTILE`` note lengths (families with
+        fewer than ``MIN_NOTES_FOR_STATISTIC`` notes are left to the defaults; hard limits clipped to
+        ``MIN_HARD_SECONDS``..``MAX_HARD_SECONDS``), and the most hits one drum gets in any ``DRUM_RATE_WINDOW_STEPS`` window of a
+        piece, taken at the corpus's 99.9th percentile of pieces so one broken file does not set it.
+    """
+    step = vocab.config.step_seconds
+    lengths: dict[int, list[float]] = {}
+    drum_peaks: list[float] = []
+    window = DRUM_RATE_WINDOW_STEPS * step
+    for ids in sequences:
+        notes = decode_ids(list(ids), vocab).notes
+        hits: dict[int, list[float]] = {}
+        for n in notes:
+            if n.family == vocab.drum_index:
+                hits.setdefault(n.pitch, []).append(n.start)
+            else:
+                lengths.setdefault(n.family, []).append(n.end - n.start)
+        peak = 0
+        for starts in hits.values():
+            t = np.sort(np.asarray(starts))
+            peak = max(peak, int((np.searchsorted(t, t + window - step / 2, side="right") - np.arange(len(t))).max()))
+        if hits:
+            drum_peaks.append(peak / window)
+    limits, counts = {}, {}
+    for fam, values in sorted(lengths.items()):
+        name = vocab.families[fam]
+        counts[name] = len(values)
+        if len(values) >= MIN_NOTES_FOR_STATISTIC:
+            soft, hard = np.quantile(np.asarray(values), [SOFT_QUANTILE, HARD_QUANTILE])
+            hard = min(max(float(hard), MIN_HARD_SECONDS), MAX_HARD_SECONDS)
+            limits[name] = {"soft": round(min(float(soft), hard), 2), "hard": round(hard, 2)}
+    rate = float(np.quantile(drum_peaks, HARD_QUANTILE)) if drum_peaks else DEFAULT_DRUM_HITS_PER_SECOND
+    counts["drums"] = len(drum_peaks)
+    return MusicStatistics(limits, round(rate, 2), source, counts)
+
+
+def corpus_music_statistics(dataset, vocab: Vocabulary, max_pieces: int = MAX_STATISTICS_PIECES, seed: int = 0) -> MusicStatistics:
+    """``music_statistics`` of a built corpus split (a ``datasets.Dataset`` with ``input_ids`` rows), on at
+    most ``max_pieces`` rows drawn with ``seed`` (decoding runs ~1 s per 100 pieces on one core).
+
+    Args:
+        dataset (`datasets.Dataset`): one split of ``load_corpus``.
+        vocab (`Vocabulary`): its vocabulary.
+        max_pieces (`int`, defaults to ``MAX_STATISTICS_PIECES``): rows read at most.
+        seed (`int`, defaults to 0): which rows, when there are more.
+    """
+    rows = np.arange(len(dataset))
+    if len(rows) > max_pieces:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_pieces, replace=False))
+    ids = dataset.select(rows.tolist())["input_ids"]
+    return music_statistics(ids, vocab, source=f"{len(rows)} of {len(dataset)} training pieces")
+
+
+class _RowState:
+    """What one row has played: the clock, the sounding voices and their onsets, recent drum hits, the last
+    onset of each family, and the header's families and voice order."""
+
+    def __init__(self):
+        self.now = 0
+        self.voices: dict[int, list[int]] = {}  # key slot -> onset steps of its sounding voices, in start order
+        self.skips = 0
+        self.fifo = False
+        self.families: list[int] = []
+        self.hits: dict[int, deque] = {}  # drum pitch -> steps of its recent hits
+        self.last_onset: dict[int, int] = {}  # family -> step of its latest note-on
+        self.last_token = -1
+
+
+class _Tracker:
+    """Follows every row of a ``generate`` call token by token (the prompt on the first call); the state the
+    guards read. Rows are rebuilt from the prompt, so a slid window or a primer starts with what it holds."""
+
+    def __init__(self, vocab: Vocabulary):
+        self.vocab = vocab
+        every = np.arange(vocab.size)
+        self.kind = vocab.kinds(every).tolist()
+        self.key = vocab.key(every).tolist()
+        self.family = vocab.note_family(every).tolist()
+        self.pitch = vocab.pitch(every).tolist()
+        self.wait = vocab.wait_steps(every).tolist()
+        self.skip = vocab.token_to_id[VOICE_SKIP]
+        self.fifo = vocab.token_to_id[VOICE_FIFO]
+        self.rows: list[_RowState] | None = None
+        self.seen = 0
+
+    def update(self, input_ids: torch.LongTensor) -> list[_RowState]:
+        if self.rows is None:
+            self.rows = [_RowState() for _ in range(input_ids.shape[0])]
+        new = input_ids[:, self.seen :].tolist()
+        self.seen = input_ids.shape[1]
+        v = self.vocab
+        for row, tokens in zip(self.rows, new):
+            for tok in tokens:
+                if not 0 <= tok < v.size:
+                    continue
+                row.last_token = tok
+                kind = self.kind[tok]
+                if tok == self.skip:
+                    row.skips += 1
+                    continue
+                if tok == self.fifo:
+                    row.fifo = True
+                elif kind == v.KIND_INST:
+                    row.families.append(tok - v.inst_start)
+                elif kind == v.KIND_WAIT:
+                    row.now += self.wait[tok]
+                elif kind == v.KIND_ON:
+                    fam = self.family[tok]
+                    row.last_onset[fam] = row.now
+                    if self.key[tok] >= 0:
+                        row.voices.setdefault(self.key[tok], []).append(row.now)
+                    else:
+                        row.hits.setdefault(self.pitch[tok], deque()).append(row.now)
+                elif kind == v.KIND_OFF:
+                    stack = row.voices.get(self.key[tok])
+                    if stack:
+                        n = min(row.skips, len(stack) - 1)
+                        stack.pop(n if row.fifo else len(stack) - 1 - n)
+                        if not stack:
+                            del row.voices[self.key[tok]]
+                row.skips = 0
+        return self.rows
+
+
+class NoteLengthGuard(LogitsProcessor):
+    """Raises, then forces, the note-off of a note held past its family's long tail.
+
+    A voice older than its family's soft limit adds up to ``NOTE_OFF_MAX_BONUS`` (linearly, reaching it at
+    the hard limit) to its key's note-off logit; no wait may carry any voice past its hard limit; a voice at
+    its hard limit makes its key's note-off the only choice (unless the row is in the middle of a
+    ``<voice:skip>`` run, which the voice processor completes first).
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        statistics (`MusicStatistics`): per-family soft and hard limits.
+    """
+
+    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics):
+        self.vocab = vocab
+        self.tracker = _Tracker(vocab)
+        step = vocab.config.step_seconds
+        soft, hard = np.zeros(vocab.num_keys), np.zeros(vocab.num_keys)
+        for fam in vocab.pitched:
+            s, h = statistics.note_limits(vocab.families[fam])
+            slot = int(vocab.off_slot[fam])
+            soft[slot * 128 : (slot + 1) * 128] = s / step
+            hard[slot * 128 : (slot + 1) * 128] = max(h, s, step) / step
+        self.soft, self.hard = soft.round().astype(int).tolist(), hard.round().astype(int).tolist()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows = self.tracker.update(input_ids)
+        v = self.vocab
+        scores = scores.clone()
+        for r, row in enumerate(rows):
+            forced, room = [], None
+            for key, onsets in row.voices.items():
+                age = row.now - onsets[0]  # the oldest voice of the key
+                soft, hard = self.soft[key], self.hard[key]
+                left = hard - age
+                room = left if room is None else min(room, left)
+                if left <= 0:
+                    forced.append(v.note_off_id_of_key(key))
+                elif age > soft:
+                    scores[r, v.note_off_id_of_key(key)] += NOTE_OFF_MAX_BONUS * (age - soft) / max(hard - soft, 1)
+            if forced and row.last_token != self.tracker.skip:
+                scores[r] = NEG_INF
+                scores[r, forced] = 0.0
+            elif room is not None and 0 < room < v.config.max_wait_steps:
+                scores[r, v.wait_id(room + 1) : v.wait_id(v.config.max_wait_steps) + 1] = NEG_INF
+        return scores
+
+
+class DrumRateGuard(LogitsProcessor):
+    """Forbids a drum's note-ons while it has had ``max_hits_per_second`` hits in the last second, or a hit
+    on the current 10 ms step already (the decoder would merge the two).
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        max_hits_per_second (`float`): the cap, e.g. ``MusicStatistics.drum_hits_per_second``.
+    """
+
+    def __init__(self, vocab: Vocabulary, max_hits_per_second: float):
+        self.vocab = vocab
+        self.tracker = _Tracker(vocab)
+        self.cap = max(1, math.floor(max_hits_per_second * DRUM_RATE_WINDOW_STEPS * vocab.config.step_seconds))
+        fam = vocab.drum_index
+        self.bins = [vocab.note_on_id(fam, b, 0) for b in range(vocab.nbins)]  # add the pitch to get an id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows = self.tracker.update(input_ids)
+        scores = scores.clone()
+        for r, row in enumerate(rows):
+            for pitch, hits in row.hits.items():
+                while hits and hits[0] <= row.now - DRUM_RATE_WINDOW_STEPS:
+                    hits.popleft()
+                if len(hits) >= self.cap or (hits and hits[-1] == row.now):
+                    scores[r, [b + pitch for b in self.bins]] = NEG_INF
+        return scores
+
+
+class InstrumentEntryGuard(LogitsProcessor):
+    """Gives an asked family that has been silent a larger share of the note-on probability.
+
+    For every header family silent for longer than ``patience_seconds`` (counted from its last note-on, or
+    from the start of the window), the share of the note-on probability mass that goes to its note-ons is
+    raised to at least ``ramp / asked families``, where ``ramp`` grows from 0 to 1 over ``ramp_seconds``. The
+    other families' note-ons are scaled down so that the total note-on probability is unchanged: waits and
+    note-offs keep theirs, so the guard never makes a note more likely than the model made it, only which
+    instrument plays it. Rows with a single asked family are left alone.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        patience_seconds (`float`, defaults to 4.0): silence before the guard starts.
+        ramp_seconds (`float`, defaults to 4.0): seconds over which the share floor reaches its maximum.
+        histories (`list[list[int]]`, *optional*): each row's events since the piece began, of which the
+            prompt is the tail (the sliding window passes them), so silences are counted across slides.
+    """
+
+    def __init__(self, vocab: Vocabulary, patience_seconds: float = ENTRY_PATIENCE_SECONDS, ramp_seconds: float = ENTRY_RAMP_SECONDS,
+                 histories: list[list[int]] | None = None):
+        self.vocab = vocab
+        self.histories = histories
+        self.tracker = _Tracker(vocab)
+        self.patience = patience_seconds / vocab.config.step_seconds
+        self.ramp = max(ramp_seconds / vocab.config.step_seconds, 1.0)
+        span = vocab.nbins * 128
+        self.on_slices = [slice(vocab.on_start + f * span, vocab.on_start + (f + 1) * span) for f in range(len(vocab.families))]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        first = self.tracker.rows is None
+        rows = self.tracker.update(input_ids)
+        if first and self.histories is not None:
+            for row, history in zip(rows, self.histories):
+                for fam, since in silent_steps(history, self.vocab).items():
+                    if fam not in row.last_onset:
+                        row.last_onset[fam] = row.now - since
+        v = self.vocab
+        out = scores
+        for r, row in enumerate(rows):
+            families = sorted(set(row.families))
+            if len(families) < 2:
+                continue
+            floors = {}
+            for fam in families:
+                silent = row.now - row.last_onset.get(fam, 0)
+                ramp = min(max((silent - self.patience) / self.ramp, 0.0), 1.0)
+                if ramp > 0:
+                    floors[fam] = ramp / len(families)
+            if not floors:
+                continue
+            if out is scores:
+                out = scores.clone()
+            logp = torch.log_softmax(out[r].float(), dim=-1)
+            on = logp[v.on_start : v.off_start]
+            on_mass = torch.logsumexp(on, dim=0)
+            if not torch.isfinite(on_mass):
+                continue  # the model (or a forcing guard) allows no note-on here
+            for fam, floor in floors.items():
+                part = self.on_slices[fam]
+                if not torch.isfinite(torch.logsumexp(logp[part], dim=0)):
+                    continue  # the family's note-ons are forbidden in this row
+                share = float(torch.exp(torch.logsumexp(logp[part], dim=0) - on_mass).clamp(MIN_PROBABILITY, 1.0))
+                if share >= floor or share >= 1.0:
+                    continue
+                a = floor * (1 - share) / (share * (1 - floor))  # the family's factor, before renormalising
+                b = 1.0 / (share * a + 1 - share)  # every note-on's factor, so the note-on total is unchanged
+                logp[v.on_start : v.off_start] += math.log(b)
+                logp[part] += math.log(a)
+            out[r] = logp.to(out.dtype)
+        return out
+
+
+def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
+    """Steps from each family's last note-on in ``events`` to their end (from their start for a family
+    that never plays: every family is a key)."""
+    events = np.asarray(events, dtype=np.int64)
+    clock = np.cumsum(vocab.wait_steps(events))
+    total = int(clock[-1]) if len(events) else 0
+    fam = np.where(vocab.kinds(events) == vocab.KIND_ON, vocab.note_family(events), -1)
+    out = {f: total for f in range(len(vocab.families))}
+    for f in np.unique(fam[fam >= 0]).tolist():
+        out[f] = total - int(clock[np.flatnonzero(fam == f)[-1]])
+    return out
+
+
+def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
+                 entry_guard: bool = True, histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
+    """The guards that are switched on, fresh (they keep per-call state), in the order they must run.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        statistics (`MusicStatistics`): the checkpoint's statistics.
+        note_guard / drum_guard / entry_guard (`bool`, default True): which guards to use.
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``).
+    """
+    guards: list[LogitsProcessor] = []
+    if entry_guard:
+        guards.append(InstrumentEntryGuard(vocab, histories=histories))
+    if drum_guard:
+        guards.append(DrumRateGuard(vocab, statistics.drum_hits_per_second))
+    if note_guard:
+        guards.append(NoteLengthGuard(vocab, statistics))  # last: its forcing must not be rescaled
+    return guards

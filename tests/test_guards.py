@@ -1,0 +1,135 @@
+"""The musical guards: each processor on hand-built prompts, and each switch through the pipeline on a tiny
+random model (whose music, unguarded, has exactly the faults the guards prevent)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+
+from musenet_hf.core.codec import Header, header_ids
+from musenet_hf.core.guards import (
+    CONFIG_KEY, DrumRateGuard, InstrumentEntryGuard, MusicStatistics, NoteLengthGuard, music_statistics,
+)
+from musenet_hf.core.midi_io import Note
+from musenet_hf.core.codec import encode_notes
+from pipeline_fixtures import tiny_model_dir  # noqa: F401
+
+PIANO, BASS, DRUMS = 0, 3, 9
+
+
+def _prompt(vocab, families, events):
+    return torch.tensor([header_ids(vocab, Header("pop", families, 120)) + events])
+
+
+def test_note_length_guard_caps_waits_then_forces_the_note_off(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    stats = MusicStatistics({"piano": {"soft": 1.0, "hard": 2.0}})
+    on, off = vocab.note_on_id(PIANO, 4, 60), vocab.note_off_id(PIANO, 60)
+    scores = torch.zeros(1, vocab.size)
+    # 1.7 s after the note-on: no wait may pass 2.0 s, and the note-off is favoured
+    guarded = NoteLengthGuard(vocab, stats)(_prompt(vocab, [PIANO], [on] + vocab.wait_ids(170)), scores)
+    assert torch.isinf(guarded[0, vocab.wait_id(31)]) and torch.isfinite(guarded[0, vocab.wait_id(30)])
+    assert guarded[0, off] > guarded[0, vocab.note_on_id(PIANO, 4, 62)]
+    # at 2.0 s the note-off is the only choice
+    forced = NoteLengthGuard(vocab, stats)(_prompt(vocab, [PIANO], [on] + vocab.wait_ids(200)), scores)
+    assert torch.isfinite(forced[0]).nonzero().squeeze(1).tolist() == [off]
+    # a note that was ended is left alone
+    ended = NoteLengthGuard(vocab, stats)(_prompt(vocab, [PIANO], [on, vocab.wait_id(5), off] + vocab.wait_ids(300)), scores)
+    assert torch.equal(ended, scores)
+
+
+def test_drum_rate_guard_forbids_a_drum_at_its_cap_only(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    hat, kick = vocab.note_on_id(DRUMS, 4, 42), vocab.note_on_id(DRUMS, 4, 36)
+    events = []
+    for _ in range(4):  # four hats 10 steps apart, one kick
+        events += [hat, vocab.wait_id(10)]
+    events += [kick, vocab.wait_id(10)]
+    scores = torch.zeros(1, vocab.size)
+    guarded = DrumRateGuard(vocab, max_hits_per_second=4.0)(_prompt(vocab, [DRUMS], events), scores)
+    assert torch.isinf(guarded[0, [vocab.note_on_id(DRUMS, b, 42) for b in range(vocab.nbins)]]).all()
+    assert torch.isfinite(guarded[0, kick])
+    # a second later the hats have left the window
+    later = DrumRateGuard(vocab, max_hits_per_second=4.0)(_prompt(vocab, [DRUMS], events + vocab.wait_ids(100)), scores)
+    assert torch.isfinite(later[0, hat])
+
+
+def test_entry_guard_shifts_note_on_share_without_changing_note_on_total(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    piano_notes = [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(50)] * 20  # 10 s of piano, no bass
+    scores = torch.full((1, vocab.size), -20.0)
+    scores[0, vocab.on_start + PIANO * vocab.nbins * 128 : vocab.on_start + (PIANO + 1) * vocab.nbins * 128] = 0.0
+    scores[0, vocab.wait_start : vocab.tempo_start] = 3.0
+    prompt = _prompt(vocab, [PIANO, BASS], piano_notes)
+    guarded = InstrumentEntryGuard(vocab)(prompt, scores.clone())
+    p_before, p_after = torch.softmax(scores[0], -1), torch.softmax(guarded[0], -1)
+    notes = slice(vocab.on_start, vocab.off_start)
+    bass = slice(vocab.on_start + BASS * vocab.nbins * 128, vocab.on_start + (BASS + 1) * vocab.nbins * 128)
+    assert p_after[notes].sum() == pytest.approx(float(p_before[notes].sum()), rel=1e-4)
+    assert p_after[vocab.wait_start : vocab.tempo_start].sum() == pytest.approx(float(p_before[vocab.wait_start : vocab.tempo_start].sum()), rel=1e-4)
+    assert float(p_after[bass].sum() / p_after[notes].sum()) == pytest.approx(0.5, rel=1e-3)  # full ramp: 1 / 2 families
+    assert float(p_before[bass].sum() / p_before[notes].sum()) < 0.01
+    # a solo row is left alone
+    solo = InstrumentEntryGuard(vocab)(_prompt(vocab, [PIANO], piano_notes), scores.clone())
+    assert torch.equal(solo, scores)
+
+
+def test_music_statistics_learns_quantiles_and_drum_peak(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    notes = [Note(i * 0.5, i * 0.5 + 0.4, PIANO, 60 + i % 12, 80) for i in range(1200)]
+    notes += [Note(i * 0.125, i * 0.125 + 0.05, DRUMS, 42, 80) for i in range(80)]  # 8 hits a second
+    stats = music_statistics([encode_notes(notes, vocab)], vocab, source="test")
+    assert stats.note_limits("piano") == pytest.approx((0.4, 1.0))  # hard floored at MIN_HARD_SECONDS
+    assert stats.note_limits("bass") == (4.0, 8.0)  # no bass notes: the defaults
+    assert stats.drum_hits_per_second == pytest.approx(8.0)
+
+
+def _longest_note(result, tok):
+    return max((n.end - n.start for n in tok.decode_events(result["ids"]).notes if n.family != DRUMS), default=0.0)
+
+
+def _peak_drum_rate(result, tok):
+    best = 0
+    starts = {}
+    for n in tok.decode_events(result["ids"]).notes:
+        if n.family == DRUMS:
+            starts.setdefault(n.pitch, []).append(round(n.start, 2))
+    for t in starts.values():
+        t = np.sort(t)
+        best = max(best, int((np.searchsorted(t, t + 0.995, side="right") - np.arange(len(t))).max()))
+    return best
+
+
+@pytest.fixture
+def guarded_pipe(tiny_model_dir):  # noqa: F811
+    gen = pipeline("midi-generation", model=str(tiny_model_dir))
+    setattr(gen.model.config, CONFIG_KEY, MusicStatistics({"piano": {"soft": 0.3, "hard": 0.6}}, 1.0).to_dict())
+    return gen
+
+
+def test_note_guard_switch_in_batched_sliding_runs(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    kwargs = dict(instruments=["piano"], seconds=8, num_return_sequences=2, seed=0, drum_guard=False, entry_guard=False)
+    on = guarded_pipe(**kwargs)
+    off = guarded_pipe(**kwargs, note_guard=False)
+    assert max(_longest_note(r, tok) for r in on) <= 0.6 + 1e-6
+    assert max(_longest_note(r, tok) for r in off) > 0.6
+
+
+def test_note_guard_with_primer_and_blend(guarded_pipe, tmp_path):
+    tok = guarded_pipe.tokenizer
+    primer = tmp_path / "primer.mid"
+    tok.decode_midi(encode_notes([Note(0.0, 2.0, PIANO, 60, 80), Note(0.1, 0.3, PIANO, 64, 80)], tok.musenet_vocab)).save(primer)
+    out = guarded_pipe(str(primer), style={"pop": 0.5, "jazz": 0.5}, instruments=["piano"], seconds=6, seed=1,
+                       drum_guard=False, entry_guard=False)
+    generated = [n for n in tok.decode_events(out[0]["ids"]).notes if n.start >= 0.05]
+    assert max(n.end - n.start for n in generated) <= 0.6 + 1e-6
+
+
+def test_drum_guard_switch(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    kwargs = dict(instruments=["drums"], seconds=6, num_return_sequences=2, seed=0, note_guard=False, entry_guard=False)
+    assert max(_peak_drum_rate(r, tok) for r in guarded_pipe(**kwargs)) <= 1
+    assert max(_peak_drum_rate(r, tok) for r in guarded_pipe(**kwargs, drum_guard=False)) > 1
