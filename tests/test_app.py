@@ -108,7 +108,7 @@ def midi_of(data: bytes, tmp_path: Path, name: str) -> mido.MidiFile:
 
 
 @pytest.mark.slow
-def test_generate_listen_download_continue_and_bad_upload(browser, served, tmp_path):
+def test_generate_listen_download_continue_and_step_back(browser, served, tmp_path):
     choose_style(browser, "jazz")
     choose_instruments(browser, {"piano", "drums"})
     set_seconds(browser, SECONDS)
@@ -136,6 +136,9 @@ def test_generate_listen_download_continue_and_bad_upload(browser, served, tmp_p
     browser.find_element(By.ID, "back").click()
     WebDriverWait(browser, WAIT).until(lambda d: "continued" not in d.find_element(By.ID, "history").text)
 
+
+@pytest.mark.slow
+def test_corrupt_upload_shows_the_error_in_the_page(browser, tmp_path):
     corrupt = tmp_path / "corrupt.mid"
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06 this is not MIDI")
     browser.find_element(By.CSS_SELECTOR, "#primer input[type=file]").send_keys(str(corrupt))
