@@ -142,7 +142,7 @@ def test_corrupt_upload_shows_the_error_in_the_page(browser, tmp_path):
     corrupt = tmp_path / "corrupt.mid"
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06 this is not MIDI")
     browser.find_element(By.CSS_SELECTOR, "#primer input[type=file]").send_keys(str(corrupt))
-    WebDriverWait(browser, WAIT).until(lambda d: "corrupt.mid" in d.find_element(By.ID, "primer").text)
+    WebDriverWait(browser, WAIT).until(lambda d: "corrupt.mid" in d.page_source)  # the upload finished
     browser.find_element(By.ID, "generate").click()
     WebDriverWait(browser, WAIT).until(lambda d: "Error" in d.find_element(By.ID, "message").text)
     assert "not a readable MIDI" in browser.find_element(By.ID, "message").text

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--primers", type=int, default=ev.DEFAULT_PRIMERS, help="real pieces continued for primer continuity (0: skip)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the pipeline's)")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the pipeline's)")
+    p.add_argument("--no-guards", action="store_true",
+                   help="generate with the pipeline's music guards off (note_guard, drum_guard, entry_guard), to measure them")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -38,6 +40,8 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
+    if args.no_guards:
+        sampling.update(note_guard=False, drum_guard=False, entry_guard=False)
 
     def announce(estimate: dict) -> None:
         print(f"estimated generation time: {estimate['estimate_minutes']:.1f} min "
