@@ -160,3 +160,12 @@ def test_note_bomb_file_is_a_clear_error_naming_the_file(tmp_path):
         encode_score(read_midi(path, vocab=vocab), vocab)
     make_midi([(0.0, 0.0, 0, 60, 64)] * 8).save(path)
     assert len(encode_score(read_midi(path, vocab=vocab), vocab)) > 16
+
+
+def test_drum_hits_are_not_voices_for_the_voice_limit():
+    from musenet_hf.core.codec import encode_notes
+    from musenet_hf.core.midi_io import Note
+
+    vocab = _limited_vocab(max_voices_per_key=2)
+    hits = [Note(0.1 * i, 0.1 * i, vocab.drum_index, 42, 90) for i in range(10)]  # one hi-hat, ten hits
+    assert len(encode_notes(hits, vocab)) >= 10

@@ -181,6 +181,8 @@ def _plan(q, vocab: Vocabulary, fifo: bool, budget: WorkBudget):
     max_voices = vocab.config.limits.max_voices_per_key
     for _, kind, fam, pitch, _, i in events:
         budget.tick()
+        if fam == vocab.drum_index:  # drum hits are onset-only: no voices to end
+            continue
         stack = voices.get((fam, pitch))
         if stack is None:
             stack = voices[(fam, pitch)] = VoiceStack(fifo)
