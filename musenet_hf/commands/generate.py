@@ -32,7 +32,10 @@ def register(sub) -> None:
                    help="let the header only suggest the instruments, as MuseNet did (default: strict)")
     p.add_argument("--allow-early-end", action="store_true", help="let the model end before --seconds")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--model", default=None, help="checkpoint directory or Hub id (default: the bundled model)")
+    p.add_argument("--model", default=None,
+                   help="checkpoint or LoRA adapter, a directory or Hub id (default: the bundled model)")
+    p.add_argument("--base", default=None,
+                   help="for a LoRA adapter: the base checkpoint to apply it to (default: the one the adapter names)")
     p.add_argument("--out", default=".", help="directory for the .mid files")
     p.add_argument("--name", default="musenet", help="file name prefix: NAME-1.mid, NAME-2.mid, ...")
     p.set_defaults(func=run)
@@ -52,16 +55,24 @@ def parse_style(text: str):
     return blend
 
 
-def load_pipeline(model: str | None):
+def load_pipeline(model: str | None, base: str | None = None):
+    """The pipeline for a checkpoint, or for a LoRA adapter on its own base or on ``base``."""
     from transformers import pipeline
 
     from .. import DEFAULT_MODEL_DIR
+    from ..modeling.adapters import is_adapter, load_adapter_model
 
-    return pipeline("midi-generation", model=str(model or DEFAULT_MODEL_DIR))
+    if base is None:
+        return pipeline("midi-generation", model=str(model or DEFAULT_MODEL_DIR))
+    if model is None or not is_adapter(model):
+        raise ValueError(f"--base applies to a LoRA adapter; --model {model} is not one")
+    loaded, tokenizer = load_adapter_model(model, base, merge=True)
+    return pipeline("midi-generation", model=loaded, tokenizer=tokenizer)
 
 
 def run(args) -> int:
     from ..core.errors import MidiError
+    from ..modeling.adapters import AdapterBaseError
 
     options = dict(
         style=None, instruments=args.instruments, seconds=args.seconds, primer_seconds=args.primer_seconds,
@@ -72,9 +83,9 @@ def run(args) -> int:
     )
     try:
         options["style"] = parse_style(args.style)
-        gen = load_pipeline(args.model)
+        gen = load_pipeline(args.model, args.base)
         results = gen(args.primer, **{k: v for k, v in options.items() if v is not None})
-    except (MidiError, ValueError, OSError) as exc:
+    except (MidiError, AdapterBaseError, ValueError, OSError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)

@@ -41,6 +41,9 @@ FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cach
 # cache was 0.82x the dynamic one's speed for 1 variation and 0.76x for 4 on pieces inside the context (its
 # attention spans the whole preallocated context), and 1.03x for 4 variations sliding past it: dynamic it is.
 DEFAULT_CACHE = "dynamic"
+# A model loaded from a LoRA adapter (musenet_hf.modeling.adapters) carries the adapter's tokenizer under this
+# attribute: transformers resolves the pipeline's tokenizer from the base, which lacks the adapter's new styles.
+ADAPTER_TOKENIZER_ATTRIBUTE = "musenet_adapter_tokenizer"
 # generate() arguments the sliding window sets itself, per chunk.
 MANAGED_GENERATE_ARGS = ("max_new_tokens", "max_length", "min_new_tokens", "min_length", "eos_token_id", "pad_token_id")
 
@@ -95,6 +98,9 @@ class MidiGenerationPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        own = getattr(self.model, ADAPTER_TOKENIZER_ATTRIBUTE, None)
+        if own is not None and getattr(self.tokenizer, "styles", None) != own.styles:
+            self.tokenizer = own
         if self.device.type == "cpu" and self.model.dtype in (torch.bfloat16, torch.float16):
             # Checkpoints ship half-size bf16 weights; CPU matmuls in bf16 are slower (and coarser) than fp32.
             self.model.float()
