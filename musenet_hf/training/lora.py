@@ -117,3 +117,54 @@ def save_merged(model, folder: Path, adapter_weights: Path | None = None):
 def weights_file(lora: bool) -> str:
     """The file a best-evaluation folder keeps: the adapter's for LoRA runs (merged only at the end)."""
     return ADAPTER_WEIGHTS_FILE if lora else "model.safetensors"
+
+
+def is_peft_model(model) -> bool:
+    """Whether ``model`` (unwrapped) is a ``peft.PeftModel``; False when PEFT is not even installed."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        return False
+    return isinstance(model, PeftModel)
+
+
+def save_weights(model, folder: Path, state_dict: dict | None) -> None:
+    """``save_pretrained`` for a best-evaluation folder: the adapter alone for a ``PeftModel``, else the weights."""
+    if is_peft_model(model):
+        model.save_pretrained(folder, state_dict=state_dict, save_embedding_layers=False)
+        (Path(folder) / PEFT_README).unlink(missing_ok=True)
+    else:
+        model.save_pretrained(folder, state_dict=state_dict)
+
+
+def publish(model, out: Path, state_dict: dict | None, base: str, merge: bool, best_folder: Path | None) -> None:
+    """Write the run's LoRA result into ``out``: the adapter, or with ``merge`` a plain merged checkpoint.
+
+    Args:
+        model (`peft.PeftModel`): the unwrapped trained model.
+        out (`Path`): the output folder.
+        state_dict (`dict`, *optional*): the gathered state dict (see ``save_adapter``).
+        base (`str`): the base checkpoint the run started from.
+        merge (`bool`): write merged weights (``model.safetensors``, ``config.json``) instead of the adapter.
+        best_folder (`Path`, *optional*): a best-evaluation folder whose adapter weights are published instead
+            of the last ones.
+    """
+    import shutil
+
+    best = best_folder / ADAPTER_WEIGHTS_FILE if best_folder is not None else None
+    if merge:
+        save_merged(model, out, best)
+        return
+    save_adapter(model, out, state_dict, base)
+    if best is not None:
+        shutil.copy2(best, out / ADAPTER_WEIGHTS_FILE)
+
+
+def lora_record(model_args, trainable: int, total: int, new_styles: list[str]) -> dict:
+    """The ``lora`` section of ``training_record.json``."""
+    return {
+        "base": model_args.model_name_or_path, "rank": model_args.lora_rank, "alpha": model_args.lora_alpha,
+        "dropout": model_args.lora_dropout, "target_modules": target_modules(model_args.lora_target_modules),
+        "trainable_parameters": trainable, "total_parameters": total, "new_styles": new_styles,
+        "merged": model_args.merge,
+    }

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpointing
-from ..modeling.presets import ATTENTION, build_model, default_generation_config
 from ..evaluation.likelihood import IGNORE_INDEX, BigramBaseline, EvalTotals, note_on_table, shifted_nll, summed_nll
+from ..modeling.presets import ATTENTION, build_model, default_generation_config
+from . import checkpointing, lora
 from .arguments import GPU_LOADER_WORKERS, DataArguments, ModelArguments, TrainingArguments, is_corpus_dir, validate_arguments
 
 METRICS_FILE = "metrics.jsonl"
@@ -64,6 +64,7 @@ class LoopState:
     total_steps: int = 0  # length of the learning-rate schedule
     best_step: int = -1  # step of the lowest validation loss so far (its weights are in OUTPUT_DIR/best-step-N)
     best_metrics: dict | None = None
+    initial_metrics: dict | None = None  # validation before the first step (the base, for a LoRA fine-tune)
 
 
 # --- data ------------------------------------------------------------------------------------------
@@ -338,10 +339,18 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         (out / ".gitignore").write_text(f"{checkpointing.CHECKPOINTS}/\n{BEST_PREFIX}*/\ncorpus/\nruns/\n")
     splits, tokenizer, corpus = load_data(model_args, data_args, args, accelerator)
     model = make_model(model_args, tokenizer, args.seed)
+    new_styles = [s for s in tokenizer.styles if s not in default_tokenizer(model_args).styles] if model_args.model_name_or_path else []
+    if model_args.lora:
+        # the rows of the styles the data adds are trained whole; every other weight of the base stays frozen
+        new_ids = lora.new_token_ids(default_tokenizer(model_args), tokenizer)
+        model.generation_config = default_generation_config(tokenizer, model.config.n_positions)
+        model = lora.wrap_model(model, model_args.lora_rank, model_args.lora_alpha, model_args.lora_dropout,
+                                model_args.lora_target_modules, new_ids)
     context = model_args.context_length or model.config.n_positions
     if context > model.config.n_positions:
         raise ValueError(f"--context_length {context} exceeds the model's {model.config.n_positions} positions")
-    model.generation_config = default_generation_config(tokenizer, model.config.n_positions)
+    if not model_args.lora:
+        model.generation_config = default_generation_config(tokenizer, model.config.n_positions)
 
     augment = augment_config(data_args)
     windows = MidiWindows(splits["train"], tokenizer, context, seed=args.seed, augment=augment)
@@ -373,12 +382,16 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     if accelerator.trackers == [] and accelerator.log_with:
         accelerator.init_trackers("musenet", config=flat_config(model_args, data_args, args))
     log = MetricsLog(accelerator, out, state.step if resumed else None)
+    trainable, n_params = lora.parameter_counts(accelerator.unwrap_model(model))
     if accelerator.is_main_process:
-        n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
-        print(f"training {n_params / 1e6:.1f}M parameters on {hardware_description(accelerator)}; "
+        print(f"training {trainable / 1e6:.3f}M of {n_params / 1e6:.1f}M parameters on {hardware_description(accelerator)}; "
               f"{len(windows)} windows of <= {context} tokens, {steps_per_epoch} steps/epoch, {state.total_steps} steps", flush=True)
 
     run_eval = lambda: evaluate(forward, val_windows, my_eval, collator, accelerator, note_on) if val_windows else None  # noqa: E731
+    if model_args.lora and not resumed and val_windows is not None:
+        before = run_eval()  # LoRA starts as the base (B = 0): this is the base on the new data
+        state.initial_metrics = before.metrics()
+        log.log(0, {"initial": True, **state.initial_metrics})
     interrupted = TrainingLoop(accelerator, forward, model, optimizer, windows, collator, args, state, log, key, run_eval).run()
 
     record = None
@@ -387,7 +400,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         metrics = final.metrics() if final else {"eval_loss": None, "perplexity": None, "bits_per_note": None}
         log.log(state.step, {"final": True, **metrics})
         use_best = (final is not None and state.best_metrics is not None and state.best_metrics["eval_loss"] < metrics["eval_loss"]
-                    and (best_dir(out, state.best_step) / "model.safetensors").is_file())
+                    and (best_dir(out, state.best_step) / lora.weights_file(model_args.lora)).is_file())
         if use_best:
             metrics = dict(state.best_metrics)
         baseline = None
@@ -398,13 +411,23 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         record = training_record(model_args, data_args, args, corpus, metrics, state, accelerator, tokenizer)
         record["baseline"] = baseline
         record["saved_step"] = state.best_step if use_best else state.step
+        record["initial_metrics"] = state.initial_metrics
+        record["new_styles"] = new_styles
+        if model_args.lora:
+            record["lora"] = lora.lora_record(model_args, trainable, n_params, new_styles)
         weights = accelerator.get_state_dict(model)  # a collective under FSDP/DeepSpeed: every process calls it
-        if accelerator.is_main_process:
+        if accelerator.is_main_process and model_args.lora:
+            lora.publish(accelerator.unwrap_model(model), out, weights, model_args.model_name_or_path, model_args.merge,
+                         best_dir(out, state.best_step) if use_best else None)
+            if model_args.merge and args.save_dtype != "float32":
+                cast_saved_weights(out, args.save_dtype)
+        elif accelerator.is_main_process:
             accelerator.unwrap_model(model).save_pretrained(out, state_dict=weights)
             if use_best:  # the last weights were worse on validation than an earlier evaluation's: publish those
                 shutil.copy2(best_dir(out, state.best_step) / "model.safetensors", out / "model.safetensors")
             if args.save_dtype != "float32":
                 cast_saved_weights(out, args.save_dtype)
+        if accelerator.is_main_process:
             tokenizer.save_pretrained(out)
             (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
             remove_best_dirs(out, keep=record["saved_step"])  # kept so that a longer continuation can still fall back to it
@@ -557,7 +580,7 @@ class TrainingLoop:
         self.state.best_step, self.state.best_metrics = self.state.step, metrics
         weights = self.accelerator.get_state_dict(self.model)
         if self.accelerator.is_main_process:
-            self.accelerator.unwrap_model(self.model).save_pretrained(best_dir(Path(self.args.output_dir), self.state.step), state_dict=weights)
+            lora.save_weights(self.accelerator.unwrap_model(self.model), best_dir(Path(self.args.output_dir), self.state.step), weights)
 
     def stop_reason(self, signals: StopOnSignal) -> str | None:
         """'signal' or 'time budget' once any process has one; checked by all processes at the same steps."""
