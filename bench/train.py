@@ -35,9 +35,8 @@ def flops_per_token(config, context: int) -> float:
 
 def load(data: str, tmp: Path):
     """(splits, tokenizer) of a built corpus, or of a MIDI folder built into ``tmp``."""
-    from musenet_hf.data.corpus import build_corpus, load_corpus
     from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
-    from musenet_hf.training.arguments import is_corpus_dir
+    from musenet_hf.data.corpus import build_corpus, is_corpus_dir, load_corpus
 
     if not is_corpus_dir(Path(data)):
         build_corpus([data], tmp / "corpus", MuseNetTokenizer(), num_proc=2)
@@ -110,7 +109,7 @@ def padding_shares(opts) -> dict:
 
     from musenet_hf.modeling.presets import MODEL_PRESETS
     from musenet_hf.data.windows import MidiWindows
-    from musenet_hf.training.run import plan_batches
+    from musenet_hf.training.loop import plan_batches
 
     with tempfile.TemporaryDirectory() as tmp:
         splits, tok = load(opts.data, Path(tmp))

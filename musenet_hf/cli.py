@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "musenet_hf.commands.corpus",
     "musenet_hf.commands.generate",
     "musenet_hf.commands.catalog",
+    "musenet_hf.commands.train",
 ]
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from typing import Sequence
 
 from transformers import HfArgumentParser
 
 HASH_CHUNK_BYTES = 1 << 20  # read files in 1 MiB chunks: constant memory for any file size
+PACKAGE_LOGGER = "musenet_hf"  # every module's logger (``logging.get_logger(__name__)``) is a child of this one
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -36,3 +38,20 @@ def parse_dataclass_args(parser: HfArgumentParser, argv: Sequence[str]) -> tuple
     if len(argv) == 1 and argv[0].endswith(".json"):
         return tuple(parser.parse_json_file(argv[0]))
     return tuple(parser.parse_args_into_dataclasses(argv, look_for_args_file=False))
+
+
+def show_progress_logs(level: int = logging.INFO) -> None:
+    """For scripts and CLI commands: the package's log records at ``level`` and above go to stderr, one plain line each.
+
+    Library code only logs; which records a user sees is the entry point's decision.
+
+    Args:
+        level (`int`, defaults to `logging.INFO`): the lowest level shown.
+    """
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False  # shown once, not again by a root handler an application may have set up
+    logger.setLevel(level)

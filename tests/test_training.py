@@ -13,7 +13,7 @@ import torch
 from musenet_hf.training import checkpointing
 from musenet_hf.evaluation.likelihood import BITS_PER_NAT, BigramBaseline, EvalTotals, note_on_table, shifted_nll
 from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
-from musenet_hf.training.run import learning_rate_at, plan_batches
+from musenet_hf.training.loop import learning_rate_at, plan_batches
 from musenet_hf.training.arguments import DataArguments, ModelArguments, TrainingArguments, validate_arguments
 from training_fixtures import build_song_corpus
 
@@ -145,13 +145,12 @@ def test_validation_reports_every_problem_at_once(tmp_path):
 
 
 def test_train_py_reads_a_json_config(tmp_path, corpus):
-    from train import parse
+    from musenet_hf.training.arguments import parse_training_args
 
     config = tmp_path / "run.json"
     config.write_text(json.dumps({"data": str(corpus), "output_dir": str(tmp_path / "o"), "preset": "tiny", "max_steps": 7}))
-    model_args, data_args, args = parse([str(config)])
+    model_args, data_args, args = parse_training_args([str(config)])
     assert (model_args.preset, data_args.data, args.max_steps) == ("tiny", str(corpus), 7)
-    validate_arguments(model_args, data_args, args)
 
 
 # --- a real run -------------------------------------------------------------------------------------------
@@ -159,7 +158,7 @@ def test_tiny_model_loss_falls_and_checkpoint_dir_loads(tmp_path, corpus):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from musenet_hf.training.run import train
-    from train import parse
+    from musenet_hf.training.arguments import parse_training_args as parse
     from training_fixtures import tiny_args
 
     out = tmp_path / "run"
@@ -185,7 +184,7 @@ def test_tiny_model_loss_falls_and_checkpoint_dir_loads(tmp_path, corpus):
 
 def test_keep_best_publishes_the_lowest_validation_loss(tmp_path, corpus):
     from musenet_hf.training.run import train
-    from train import parse
+    from musenet_hf.training.arguments import parse_training_args as parse
     from training_fixtures import tiny_args
 
     out = tmp_path / "run"
@@ -219,7 +218,7 @@ def test_cast_saved_weights_halves_the_checkpoint_and_still_loads(tmp_path):
 
     from musenet_hf import MuseNetTokenizer
     from musenet_hf.modeling.presets import build_model
-    from musenet_hf.training.run import cast_saved_weights
+    from musenet_hf.training.record import cast_saved_weights
 
     model = build_model("tiny", MuseNetTokenizer())
     model.save_pretrained(tmp_path)

@@ -453,3 +453,58 @@ def load_corpus(path):
     if not (path / "dataset").is_dir():
         raise FileNotFoundError(f"{path} is not a built corpus (no dataset/ folder); build one with `musenet-hf corpus build`")
     return load_from_disk(str(path / "dataset")), MuseNetTokenizer.from_pretrained(str(path / "tokenizer"))
+
+
+def is_corpus_dir(path) -> bool:
+    """Whether ``path`` holds a corpus written by ``build_corpus`` (``dataset/`` and ``tokenizer/``)."""
+    path = Path(path)
+    return (path / "dataset").is_dir() and (path / "tokenizer").is_dir()
+
+
+def validation_split(splits):
+    """The split a run is evaluated on: ``validation``, else ``test``, else ``None`` when both are empty."""
+    for name in ("validation", "test"):
+        if name in splits and len(splits[name]):
+            return splits[name]
+    return None
+
+
+def corpus_for_training(data, cache_dir, base_tokenizer, pinned: str | None = None, style: str | None = None,
+                        num_proc: int = 1, is_main_process: bool = True, wait_for_everyone=None):
+    """``(splits, tokenizer, corpus description)`` from a built corpus, or from a MIDI folder built here first.
+
+    A MIDI folder is built once, by the main process, into ``cache_dir`` (a rebuild with unchanged
+    inputs is a no-op); the other processes wait and then load the same corpus.
+
+    Args:
+        data (`str` or `os.PathLike`): a built corpus folder or a folder of MIDI files.
+        cache_dir (`str` or `os.PathLike`): where a MIDI folder's corpus is built.
+        base_tokenizer (`MuseNetTokenizer`): the encoding a MIDI folder is tokenized with.
+        pinned (`str`, *optional*): the checkpoint or tokenizer the encoding comes from; when set, the
+            corpus's vocabulary must start with ``base_tokenizer``'s (same ids, new styles after).
+        style (`str`, *optional*): style name for every file of a MIDI folder.
+        num_proc (`int`, defaults to 1): processes for tokenizing a MIDI folder.
+        is_main_process (`bool`, defaults to `True`): whether this process builds the corpus.
+        wait_for_everyone (`Callable`, *optional*): a barrier across processes, called after the build.
+
+    Raises:
+        ValueError: the corpus was built with another encoding than the pinned one.
+    """
+    data = Path(data)
+    if is_corpus_dir(data):
+        corpus = data
+    else:
+        corpus = Path(cache_dir)
+        styles = {str(data.resolve()): style} if style else None
+        if is_main_process:
+            build_corpus([data], corpus, base_tokenizer, styles=styles, num_proc=num_proc)
+        if wait_for_everyone is not None:
+            wait_for_everyone()
+    splits, tokenizer = load_corpus(corpus)
+    known = base_tokenizer.musenet_vocab.tokens
+    # a corpus trained from scratch brings its own encoding; a checkpoint or named tokenizer must agree with it
+    if pinned and tokenizer.musenet_vocab.tokens[: len(known)] != known:
+        raise ValueError(f"the corpus at {corpus} was built with a different encoding than {pinned}; rebuild it with that tokenizer")
+    card = corpus / "corpus_card.json"
+    description = json.loads(card.read_text()) if card.is_file() else {"path": str(corpus)}
+    return splits, tokenizer, description

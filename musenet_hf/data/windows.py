@@ -150,3 +150,23 @@ class MidiCollator:
             attention_mask[row, :n] = 1
         labels = input_ids.masked_fill(attention_mask == 0, LABEL_IGNORE)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def to_device(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """A ``MidiCollator`` batch on ``device`` as ``(input_ids, attention_mask or None, labels)``, each ``[B, T]``.
+
+    The mask is ``None`` when padding is only on the right (always so for ``MidiCollator``): causal
+    attention then needs no mask, and SDPA takes its fused causal kernels instead of a
+    materialised ``[B, 1, T, T]`` mask.
+
+    Args:
+        batch (`dict`): ``input_ids``, ``attention_mask`` and ``labels`` tensors from the collator.
+        device (`torch.device`): where the model runs.
+    """
+    mask = batch["attention_mask"]
+    right_padded = not bool((mask[:, 1:] > mask[:, :-1]).any())
+
+    def move(t: torch.Tensor) -> torch.Tensor:
+        return t.to(device, non_blocking=True)
+
+    return move(batch["input_ids"]), None if right_padded else move(mask), move(batch["labels"])

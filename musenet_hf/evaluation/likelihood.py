@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100  # label value the collator puts on padding; torch's cross-entropy default
+from ..data.windows import LABEL_IGNORE
+
 BITS_PER_NAT = 1.0 / math.log(2.0)
 # Weight of the unigram distribution in the bigram's interpolation, in pseudo-counts. It matters (on 200
 # POP909 pieces: 20.2 bits per note at 0.1, 19.1 at 100, 19.9 at 3000), so ``fit_tuned`` picks it from
@@ -58,28 +59,28 @@ class EvalTotals:
 
 
 def next_token_targets(labels: torch.Tensor) -> torch.Tensor:
-    """``[B, T]`` targets for every position: label t+1, and ``IGNORE_INDEX`` at the last position.
+    """``[B, T]`` targets for every position: label t+1, and ``LABEL_IGNORE`` at the last position.
 
     Shifting the labels rather than slicing the logits (``logits[:, :-1]``) avoids copying the
     ``[B, T, V]`` logits into a contiguous tensor: ~100 MB per step for a batch of 8 x 256 windows.
     """
-    return F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+    return F.pad(labels[:, 1:], (0, 1), value=LABEL_IGNORE)
 
 
 def summed_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Summed next-token NLL in nats (a scalar) of ``logits [B, T, V]`` against ``labels [B, T]``."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), next_token_targets(labels).flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    return F.cross_entropy(logits.flatten(0, 1).float(), next_token_targets(labels).flatten(), ignore_index=LABEL_IGNORE, reduction="sum")
 
 
 def shifted_nll(logits: torch.Tensor, labels: torch.Tensor, note_on: torch.Tensor) -> torch.Tensor:
     """Summed next-token NLL and counts for one batch, as a float64 tensor ``[nll_nats, tokens, notes]``.
 
-    ``logits``: ``[B, T, V]``; ``labels``: ``[B, T]`` (``IGNORE_INDEX`` at padding); ``note_on``: bool ``[V]``
+    ``logits``: ``[B, T, V]``; ``labels``: ``[B, T]`` (``LABEL_IGNORE`` at padding); ``note_on``: bool ``[V]``
     on the logits' device. Position t's logits predict label t+1.
     """
     targets = next_token_targets(labels)
     nll = summed_nll(logits, labels)
-    valid = targets != IGNORE_INDEX
+    valid = targets != LABEL_IGNORE
     notes = (note_on[targets.clamp_min(0)] & valid).sum()
     return torch.stack([nll.double(), valid.sum().double(), notes.double()])
 

@@ -83,6 +83,43 @@ def build_model(preset: str, tokenizer, dropout: float = 0.1, context_length: in
     return GPT2LMHeadModel._from_config(config, attn_implementation=ATTENTION)
 
 
+
+def base_tokenizer(model_name_or_path: str | None = None, tokenizer_name_or_path: str | None = None):
+    """The encoding a run starts from: a checkpoint's tokenizer, a named tokenizer folder, or the built-in one.
+
+    Args:
+        model_name_or_path (`str`, *optional*): a checkpoint folder (its tokenizer wins).
+        tokenizer_name_or_path (`str`, *optional*): a tokenizer folder, used when no checkpoint is given.
+    """
+    from ..core.tokenization_musenet import MuseNetTokenizer
+
+    source = model_name_or_path or tokenizer_name_or_path
+    return MuseNetTokenizer.from_pretrained(source) if source else MuseNetTokenizer()
+
+
+def model_for_training(tokenizer, preset: str = "small", dropout: float = 0.1, context_length: int | None = None,
+                       model_name_or_path: str | None = None, seed: int = 0):
+    """A new model from ``preset``, or the checkpoint ``model_name_or_path`` with its embeddings grown to the tokenizer.
+
+    Args:
+        tokenizer (`MuseNetTokenizer`): the training corpus's tokenizer (vocabulary size, special ids).
+        preset (`str`, defaults to `"small"`): a ``MODEL_PRESETS`` name, for a model trained from scratch.
+        dropout (`float`, defaults to 0.1): dropout of a model trained from scratch.
+        context_length (`int`, *optional*): ``n_positions`` in tokens instead of the preset's.
+        model_name_or_path (`str`, *optional*): a checkpoint folder to fine-tune.
+        seed (`int`, defaults to 0): seeds the initial weights (identical on every process and run).
+    """
+    from transformers import AutoModelForCausalLM, set_seed
+
+    set_seed(seed)
+    if model_name_or_path is None:
+        return build_model(preset, tokenizer, dropout, context_length)
+    model = AutoModelForCausalLM.from_pretrained(model_name_or_path, attn_implementation=ATTENTION)
+    if len(tokenizer) > model.config.vocab_size:
+        # new style ids start from the mean embedding (transformers' mean_resizing), not from noise
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    return model
+
 DEFAULT_MAX_NEW_TOKENS = 1024  # ~30 s of music at the ~30 tokens/s typical of pop piano
 
 

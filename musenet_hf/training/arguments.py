@@ -6,10 +6,11 @@ distributed start or data work: a typo costs a second, not a corpus build and a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..modeling.presets import MODEL_PRESETS
+from ..utils import parse_dataclass_args
 
 MIXED_PRECISION_CHOICES = ("auto", "no", "bf16", "fp16")
 SAVE_DTYPE_CHOICES = ("float32", "bfloat16", "float16")
@@ -144,12 +145,15 @@ def _is_midi_folder(path: Path) -> bool:
     )
 
 
-def is_corpus_dir(path: Path) -> bool:
-    return (path / "dataset").is_dir() and (path / "tokenizer").is_dir()
+def flat_config(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments) -> dict:
+    """The three argument dataclasses as one flat dict (the form of a JSON config file)."""
+    return {**asdict(model_args), **asdict(data_args), **asdict(args)}
 
 
 def validate_arguments(model_args: ModelArguments, data_args: DataArguments, args: TrainingArguments) -> None:
     """Raise ``ValueError`` listing every problem with the configuration (all of them, not the first)."""
+    from ..data.corpus import is_corpus_dir
+
     problems = []
 
     def need(ok: bool, message: str) -> None:
@@ -217,3 +221,34 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, arg
         need(Path(args.resume_from_checkpoint).is_dir(), f"--resume_from_checkpoint {args.resume_from_checkpoint} is not a folder")
     if problems:
         raise ValueError("invalid training configuration:\n  - " + "\n  - ".join(problems))
+
+
+def training_parser(description: str | None = None, prog: str | None = None):
+    """The ``HfArgumentParser`` of ``ModelArguments``, ``DataArguments`` and ``TrainingArguments``.
+
+    Args:
+        description (`str`, *optional*): the ``--help`` text above the options.
+        prog (`str`, *optional*): the program name in the usage line (default: the script's).
+    """
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), description=description, prog=prog)
+
+
+def parse_training_args(argv, description: str | None = None,
+                        prog: str | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """The three argument dataclasses from flags or from one lone ``.json`` config file, validated.
+
+    Validation happens here, in the launching process, before any distributed start or data work.
+
+    Args:
+        argv (`Sequence[str]`): the arguments, without the program name.
+        description (`str`, *optional*): the ``--help`` text above the options.
+        prog (`str`, *optional*): the program name in the usage line.
+
+    Raises:
+        ValueError: every problem with the configuration (see ``validate_arguments``).
+    """
+    model_args, data_args, args = parse_dataclass_args(training_parser(description, prog), argv)
+    validate_arguments(model_args, data_args, args)
+    return model_args, data_args, args

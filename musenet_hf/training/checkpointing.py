@@ -9,6 +9,10 @@ need the same key file on every node (a shared home, or the environment variable
 
 Layout: ``OUTPUT_DIR/checkpoints/step-00000500/`` holding the accelerate state files and
 ``musenet_checkpoint.json`` (written last, so a folder without it is an interrupted save and ignored).
+
+The manifest's state is the ``LoopState`` (where the loop is) and the resume key (the settings that
+must not change for a resume to continue the same run exactly); ``save_checkpoint`` and
+``load_checkpoint`` are the two calls the training loop makes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import os
 import secrets
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 MANIFEST = "musenet_checkpoint.json"
@@ -132,3 +137,80 @@ def rotate(output_dir, keep: int) -> list[Path]:
     for p in removed:
         shutil.rmtree(p, ignore_errors=True)
     return removed
+
+
+@dataclass
+class LoopState:
+    """Where the loop is; saved in every checkpoint manifest (JSON, never pickled)."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    micro_in_epoch: int = 0  # micro-batches of this epoch this process has consumed
+    tokens: int = 0  # real (non-padding) tokens trained on, all processes
+    train_seconds: float = 0.0  # wall-clock time spent in the loop (evaluations included)
+    total_steps: int = 0  # length of the learning-rate schedule
+    best_step: int = -1  # step of the lowest validation loss so far (its weights are in OUTPUT_DIR/best-step-N)
+    best_metrics: dict | None = None
+    initial_metrics: dict | None = None  # validation before the first step (the base, for a LoRA fine-tune)
+
+
+def resume_key(args, accelerator, context_length: int, vocab_size: int) -> dict:
+    """What must not change across a resume for it to continue the same run exactly.
+
+    Args:
+        args (`TrainingArguments`): seed, batch size and gradient accumulation.
+        accelerator (`accelerate.Accelerator`): the number of processes.
+        context_length (`int`): tokens per training window.
+        vocab_size (`int`): the tokenizer's size.
+    """
+    return {
+        "seed": args.seed,
+        "per_device_batch_size": args.per_device_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "num_processes": accelerator.num_processes,
+        "context_length": context_length,
+        "vocab_size": vocab_size,
+    }
+
+
+def save_checkpoint(accelerator, args, state: LoopState, key: dict) -> Path:
+    """``accelerator.save_state`` into the step's folder, then the signed manifest and rotation; every process calls it.
+
+    Args:
+        accelerator (`accelerate.Accelerator`): the run's accelerator.
+        args (`TrainingArguments`): ``output_dir`` and ``save_total_limit``.
+        state (`LoopState`): stored in the manifest.
+        key (`dict`): the ``resume_key``, stored in the manifest.
+    """
+    from .record import remove_best_dirs
+
+    folder = checkpoint_dir(args.output_dir, state.step)
+    accelerator.save_state(str(folder))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_manifest(folder, {"loop": asdict(state), "resume_key": key})
+        rotate(args.output_dir, args.save_total_limit)
+        # only now may older best weights go: until this manifest, a resume would go back to them
+        remove_best_dirs(Path(args.output_dir), keep=state.best_step)
+    accelerator.wait_for_everyone()
+    return folder
+
+
+def load_checkpoint(accelerator, args, key: dict) -> LoopState:
+    """Verify, then load the checkpoint ``args.resume_from_checkpoint`` names; returns its loop state.
+
+    Args:
+        accelerator (`accelerate.Accelerator`): loads the model, optimizer and RNG states.
+        args (`TrainingArguments`): ``output_dir`` and ``resume_from_checkpoint``.
+        key (`dict`): this run's ``resume_key``; it must equal the saved one.
+
+    Raises:
+        CheckpointError: the folder is not ours, was altered, or was saved with other settings.
+    """
+    folder = resolve(args.output_dir, args.resume_from_checkpoint)
+    saved = verify(folder)  # before anything in the folder is unpickled
+    if saved["resume_key"] != key:
+        changed = {k: (saved["resume_key"].get(k), v) for k, v in key.items() if saved["resume_key"].get(k) != v}
+        raise CheckpointError(f"cannot continue {folder} exactly: settings changed (saved, now): {changed}")
+    accelerator.load_state(str(folder))
+    return LoopState(**saved["loop"])
