@@ -13,11 +13,12 @@ COMMAND_MODULES = [
     "musenet_hf.commands.generate",
     "musenet_hf.commands.catalog",
     "musenet_hf.commands.train",
+    "musenet_hf.commands.push",
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="musenet-hf", description="An open MuseNet: tokenize, build corpora, generate MIDI.")
+    parser = argparse.ArgumentParser(prog="musenet-hf", description="An open MuseNet: tokenize, build corpora, generate MIDI, share on the Hub.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the path to ../shared/midi and tiny MIDI files built in code."""
+"""Shared fixtures: the path to ../shared/midi, the tokenizer, the bundled and a tiny pipeline checkpoint, the local Hub."""
 
 from __future__ import annotations
 
@@ -33,6 +33,24 @@ def default_pipe():
     import musenet_hf  # noqa: F401  (registers the task)
 
     return pipeline("midi-generation")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised checkpoint in the layout train.py writes (see pipeline_fixtures.py)."""
+    from pipeline_fixtures import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-musenet"))
+
+
+@pytest.fixture(scope="session")
+def hub_server():
+    """The local Hub of hub_server.py (127.0.0.1, in memory), with the tokens of hub_fixtures.HUB_TOKENS."""
+    from hub_fixtures import HUB_TOKENS
+    from hub_server import HubServer
+
+    with HubServer(HUB_TOKENS) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

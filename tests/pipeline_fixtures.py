@@ -1,8 +1,7 @@
-"""Fixtures for the pipeline and CLI tests: a tiny randomly initialised checkpoint in the layout train.py writes."""
+"""A tiny randomly initialised checkpoint in the layout train.py writes (the ``tiny_model_dir`` fixture of conftest.py)."""
 
 from pathlib import Path
 
-import pytest
 import torch
 
 import musenet_hf  # noqa: F401  (registers the tokenizer and the pipeline)
@@ -25,8 +24,3 @@ def save_tiny_checkpoint(path: Path, n_positions: int = TINY_CONTEXT, seed: int 
     GPT2LMHeadModel(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny-musenet"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mido
 import pytest
-from pipeline_fixtures import tiny_model_dir  # noqa: F401
 
 from musenet_hf.cli import main as cli_main
 from musenet_hf.commands.generate import parse_style

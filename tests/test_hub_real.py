@@ -11,7 +11,7 @@ import socket
 import uuid
 
 import pytest
-from test_hub import BLOCK_PACKAGE, REPO_ROOT, child_env, fingerprint, make_checkpoint, run_child
+from hub_fixtures import BLOCK_PACKAGE, REPO_ROOT, child_env, fingerprint, make_checkpoint, run_child
 
 HUB_HOST = "huggingface.co"
 CONNECT_TIMEOUT_S = 3.0

@@ -8,7 +8,7 @@ import mido
 import numpy as np
 import pytest
 import torch
-from pipeline_fixtures import TINY_CONTEXT, save_tiny_checkpoint, tiny_model_dir  # noqa: F401
+from pipeline_fixtures import TINY_CONTEXT, save_tiny_checkpoint
 from transformers import pipeline
 
 import musenet_hf

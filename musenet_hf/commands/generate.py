@@ -55,22 +55,8 @@ def parse_style(text: str):
     return blend
 
 
-def load_pipeline(model: str | None, base: str | None = None):
-    """The pipeline for a checkpoint, or for a LoRA adapter on its own base or on ``base``."""
-    from transformers import pipeline
-
-    from .. import DEFAULT_MODEL_DIR
-    from ..modeling.adapters import is_adapter, load_adapter_model
-
-    if base is None:
-        return pipeline("midi-generation", model=str(model or DEFAULT_MODEL_DIR))
-    if model is None or not is_adapter(model):
-        raise ValueError(f"--base applies to a LoRA adapter; --model {model} is not one")
-    loaded, tokenizer = load_adapter_model(model, base, merge=True)
-    return pipeline("midi-generation", model=loaded, tokenizer=tokenizer)
-
-
 def run(args) -> int:
+    from .. import load_pipeline
     from ..core.errors import MidiError
     from ..modeling.adapters import AdapterBaseError
 

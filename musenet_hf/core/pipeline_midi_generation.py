@@ -64,6 +64,15 @@ def cut_primer(notes: list[Note], seconds: float | None = None, count: int | Non
     return [Note(n.start, min(n.end, seconds), n.family, n.pitch, n.velocity) for n in notes if n.start < seconds], seconds
 
 
+def split_instruments(text: str) -> list[str]:
+    """Instrument family names from a comma-separated list: ``"bass, piano,"`` -> ``["bass", "piano"]``.
+
+    Args:
+        text (`str`): family names separated by commas; blanks around names and empty entries are dropped.
+    """
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 class MidiGenerationPipeline(Pipeline):
     """Generates multi-instrument MIDI with a MuseNet-style causal LM (see the module docstring).
 
@@ -129,7 +138,7 @@ class MidiGenerationPipeline(Pipeline):
             raise ValueError(f"num_return_sequences must be >= 1, got {num_return_sequences}")
         style_name, style_embedding = self._resolve_style(style)
         if isinstance(instruments, str):
-            instruments = [s.strip() for s in instruments.split(",") if s.strip()]
+            instruments = split_instruments(instruments)
         families = sorted({vocab.family_id(name) for name in instruments}) if instruments else None
         notes, primer_end, primer_bpm = self._read_primer(primer, primer_seconds, primer_notes)
         if families is None:

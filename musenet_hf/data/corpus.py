@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils import sha256_file
+
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 SPLITS = ("train", "validation", "test")
 DEFAULT_STYLE = "unknown"
 BUILD_FORMAT = 1  # bump when the row layout changes, so old caches are not reused
-HASH_CHUNK_BYTES = 1 << 20
 # ids are stored in the smallest integer type that holds the vocabulary: int16 halves the corpus on disk
 # (the default vocabulary has ~12k ids); vocabularies past 32767 ids fall back to int32.
 INT16_MAX_VOCAB = 32767
@@ -137,14 +138,6 @@ def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(HASH_CHUNK_BYTES), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def split_of(sha256: str, validation: float, test: float) -> str:
     """The split of a piece, from its content hash alone: [0, test) test, [test, test+validation) validation."""
     u = int(sha256[:15], 16) / 16**15
@@ -163,7 +156,7 @@ def collect_files(inputs, mapping: dict[str, str]) -> tuple[list[_File], list[di
             name = os.path.relpath(_absolute(path), base)
             f = _File(path, name)
             try:
-                f.sha256 = file_sha256(path)
+                f.sha256 = sha256_file(path)
             except OSError as exc:
                 skipped.append({"path": name, "reason": f"cannot read file ({exc.strerror or exc})"})
                 continue

@@ -26,6 +26,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..utils import sha256_file
+
 MANIFEST = "musenet_checkpoint.json"
 CHECKPOINTS = "checkpoints"
 PREFIX = "step-"
@@ -60,14 +62,6 @@ def _key(create: bool) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _signature(body: dict, key: bytes) -> str:
     return hmac.new(key, json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
 
@@ -78,7 +72,7 @@ def checkpoint_dir(output_dir, step: int) -> Path:
 
 def write_manifest(folder: Path, state: dict) -> None:
     """Sign ``state`` (JSON-able loop state) together with the hashes of every file now in ``folder``."""
-    files = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
     body = {"format": FORMAT, "state": state, "files": files}
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps({**body, "hmac": _signature(body, _key(create=True))}, indent=1, sort_keys=True))
@@ -103,7 +97,7 @@ def verify(folder) -> dict:
     if present != set(body["files"]):
         raise CheckpointError(f"{folder}: files differ from its manifest (extra or missing: {sorted(present ^ set(body['files']))})")
     for name, digest in body["files"].items():
-        if _sha256(folder / name) != digest:
+        if sha256_file(folder / name) != digest:
             raise CheckpointError(f"{folder / name} changed since the checkpoint was written; refusing to load it")
     return body["state"]
 

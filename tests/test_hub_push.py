@@ -1,174 +1,41 @@
-"""Sharing on the Hub: push_to_hub.py and loading by repo id, through huggingface_hub's real client
-against the local Hub of ``hub_server.py`` (127.0.0.1, in memory).
-
-huggingface_hub reads HF_ENDPOINT / HF_HOME / HF_HUB_OFFLINE at import, so everything that talks to the
-Hub runs in a fresh ``python`` subprocess with those set; the server runs in a thread of this process,
-so tests can also inspect what was committed. Users without the package are simulated by a child whose
-import system refuses ``musenet_hf`` (it is pip-installed in editable mode here, so leaving it off
-PYTHONPATH is not enough).
-"""
+"""musenet_hf.hub.push: staging a repo folder and pushing it, through huggingface_hub's real client
+against the local Hub of ``hub_server.py`` (see hub_fixtures.py for why the Hub talk runs in children);
+then loading by repo id, with and without the package, online and offline."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import mido
 import pytest
-from hub_server import HubServer
+from hub_fixtures import (
+    BLOCK_PACKAGE,
+    CHILD_TIMEOUT_S,
+    OTHER_TOKEN,
+    REPO_ROOT,
+    SAMPLE_SECONDS,
+    TOKEN,
+    USER,
+    child_env,
+    fingerprint,
+    make_checkpoint,
+    offline_env,
+    run_child,
+)
 from huggingface_hub import ModelCard
-from pipeline_fixtures import save_tiny_checkpoint
-from safetensors.torch import load_file
 
-from musenet_hf.hub import push as hub
 from musenet_hf.core.configuration_musenet_remote import REMOTE_PIPELINES_KEY
+from musenet_hf.hub.checkpoint import TRAINING_RECORD
+from musenet_hf.hub.push import stage_repo
+from musenet_hf.hub.sample import SampleOptions
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TOKEN, USER = "hf_test_alice", "alice"
-OTHER_TOKEN = "hf_test_bob"  # a valid token of a user who may not write to alice's repos
 REPO = f"{USER}/musenet-tiny"
 PRIVATE_REPO = f"{USER}/musenet-private"
-SAMPLE_SECONDS = 1.0  # keeps the sample generation of each push well under a second for the tiny model
-CHILD_TIMEOUT_S = 300
-# Makes `import musenet_hf` fail in a child, as for a user who never installed the package.
-BLOCK_PACKAGE = """
-import sys
-class _NoMusenetHf:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "musenet_hf":
-            raise ModuleNotFoundError(f"No module named {name!r} (this user does not have the package)")
-sys.meta_path.insert(0, _NoMusenetHf())
-"""
-
-# A training record as train.py writes it, its corpus being a corpus card as build_corpus writes it.
-RECORD = {
-    "corpus": {"sources": [{"name": "TinyCorpus", "files": 12, "hours": 0.4, "notes": 9000, "tokens": 50000,
-                            "styles": {"pop": 8, "jazz": 4}, "licence": "CC-BY-4.0"}],
-               "rows": {"train": 10, "validation": 2}, "skipped": 2, "skipped_reasons": {"no notes": 2},
-               "totals": {"files": 12, "hours": 0.4, "notes": 9000, "tokens": 50000}},
-    "training_args": {"learning_rate": 0.0006, "seed": 0, "per_device_batch_size": 8, "output_dir": "/home/me/runs/x",
-                      "data": "/home/me/midi"},
-    "preset": "tiny",
-    "metrics": {"eval_loss": 2.75, "perplexity": 15.64, "bits_per_note": 12.34, "baseline_bits_per_note": 20.5},
-    "train_seconds": 5400.0,
-    "steps": 1200,
-    "tokens": 4915200,
-    "hardware": "2 CPU cores",
-    "styles": ["unknown", "pop", "jazz", "bach"],
-    "instruments": ["piano", "bass"],
-}
+CLI_REPO = f"{USER}/musenet-cli"
 
 
-def make_checkpoint(path: Path, seed: int = 0, record: dict | None = None) -> Path:
-    """A tiny random checkpoint in train.py's layout, with a training record."""
-    save_tiny_checkpoint(path, seed=seed)
-    (path / hub.TRAINING_RECORD).write_text(json.dumps(RECORD if record is None else record))
-    return path
-
-
-def fingerprint(checkpoint: Path) -> float:
-    """A number that differs between differently seeded checkpoints: the sum of the token embeddings."""
-    return float(load_file(checkpoint / "model.safetensors")["transformer.wte.weight"].double().sum())
-
-
-# --- in-process checks (no Hub) -------------------------------------------------------------------
-@pytest.mark.parametrize("missing", ["model.safetensors", "config.json", "tokenizer.json", "generation_config.json",
-                                     "training_record.json"])
-def test_incomplete_checkpoint_names_the_missing_file(tmp_path, missing):
-    checkpoint = make_checkpoint(tmp_path / "ckpt")
-    (checkpoint / missing).unlink()
-    with pytest.raises(hub.CheckpointIncompleteError, match=re.escape(missing)):
-        hub.validate_checkpoint(checkpoint)
-
-
-def test_validate_checkpoint_lists_only_safe_files(tmp_path):
-    checkpoint = make_checkpoint(tmp_path / "ckpt")
-    for pickle_file in ("optimizer.bin", "random_states_0.pkl", "pytorch_model.bin"):
-        (checkpoint / pickle_file).write_bytes(b"not published")
-    files = hub.validate_checkpoint(checkpoint)
-    assert "model.safetensors" in files and "training_record.json" in files
-    assert not [f for f in files if f.endswith((".bin", ".pkl"))]
-    (checkpoint / "model.safetensors").unlink()
-    with pytest.raises(hub.CheckpointIncompleteError, match="pytorch_model.bin.*only safetensors"):
-        hub.validate_checkpoint(checkpoint)
-
-
-def test_sharded_checkpoint_names_a_missing_shard(tmp_path):
-    checkpoint = make_checkpoint(tmp_path / "ckpt")
-    (checkpoint / "model.safetensors").rename(checkpoint / "model-00001-of-00002.safetensors")
-    index = {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
-    (checkpoint / hub.WEIGHTS_INDEX).write_text(json.dumps(index))
-    with pytest.raises(hub.CheckpointIncompleteError, match="model-00002-of-00002.safetensors"):
-        hub.validate_checkpoint(checkpoint)
-
-
-def test_bad_training_record_and_tokenizer_class_are_named(tmp_path):
-    checkpoint = make_checkpoint(tmp_path / "ckpt")
-    (checkpoint / hub.TRAINING_RECORD).write_text("{not json")
-    with pytest.raises(hub.CheckpointIncompleteError, match="training_record.json is not valid JSON"):
-        hub.validate_checkpoint(checkpoint)
-    make_checkpoint(checkpoint)
-    config = json.loads((checkpoint / "tokenizer_config.json").read_text())
-    (checkpoint / "tokenizer_config.json").write_text(json.dumps({**config, "tokenizer_class": "GPT2Tokenizer"}))
-    with pytest.raises(hub.CheckpointIncompleteError, match="GPT2Tokenizer"):
-        hub.validate_checkpoint(checkpoint)
-
-
-def test_shipped_modules_are_valid_remote_code():
-    names = {p.name for p in hub.remote_code_files()}
-    assert {"pipeline_midi_generation.py", "tokenization_musenet.py", "configuration_musenet_remote.py",
-            "vocabulary.py", "codec.py", "midi_io.py", "errors.py"} <= names
-    assert "hub.py" not in names and "__init__.py" not in names
-
-
-@pytest.mark.parametrize("source, problem", [
-    ("from . import encoding\n", "from . import"),
-    ("import musenet_hf.core.vocabulary\n", "absolute name"),
-    ("from musenet_hf import Vocabulary\n", "absolute name"),
-    ("def f():\n    import requests\n", "requests"),
-])
-def test_remote_code_check_rejects_imports_that_break_trust_remote_code(tmp_path, source, problem):
-    module = tmp_path / "pipeline_x.py"
-    module.write_text("import json\nimport torch\nfrom .encoding import Vocabulary\n" + source)
-    with pytest.raises(ValueError, match=re.escape(problem)):
-        hub.check_remote_module(module)
-
-
-def test_hub_config_keeps_custom_pipelines_out_of_config_json():
-    saved_by_a_pipeline = {"model_type": "gpt2", "custom_pipelines": {"midi-generation": {"impl": "old.Old"}},
-                           "auto_map": {"AutoModelForCausalLM": "x.Y"}}
-    config = hub.hub_config(saved_by_a_pipeline)
-    assert "custom_pipelines" not in config and config["model_type"] == "gpt2"
-    spec = config[REMOTE_PIPELINES_KEY]["midi-generation"]
-    assert spec["impl"] == "pipeline_midi_generation.MidiGenerationPipeline" and spec["pt"] == ["AutoModelForCausalLM"]
-    assert "default" not in spec  # the registered default is a local path
-    remote_config = "configuration_musenet_remote.MuseNetRemoteConfig"
-    assert config["auto_map"] == {"AutoModelForCausalLM": "x.Y", "AutoConfig": remote_config}
-
-
-def test_parse_push_args_positional_and_json(tmp_path):
-    args = hub.parse_push_args(["runs/x", "--repo-id", "a/b", "--private", "--revision", "dev", "--commit-message", "hi"])
-    parsed = (args.checkpoint_dir, args.repo_id, args.private, args.revision, args.commit_message)
-    assert parsed == ("runs/x", "a/b", True, "dev", "hi")
-    config = tmp_path / "push.json"
-    config.write_text(json.dumps({"checkpoint_dir": "runs/y", "repo_id": "a/c", "sample_seconds": 3}))
-    args = hub.parse_push_args([str(config)])
-    assert (args.checkpoint_dir, args.repo_id, args.sample_seconds, args.private) == ("runs/y", "a/c", 3.0, False)
-
-
-def test_card_license_from_the_corpus():
-    assert hub.card_license(RECORD) == "cc-by-4.0"
-    two = {"corpus": {"sources": [{"licence": "MIT"}, {"licence": "CC-BY-NC-4.0"}]}}
-    assert hub.card_license(two) == "other"
-    assert hub.card_license({"corpus": {"sources": [{"licence": "research only"}]}}) == "other"
-    assert hub.card_license(two, override="apache-2.0") == "apache-2.0"
-
-
+# --- staging (no Hub) -----------------------------------------------------------------------------
 def test_stage_repo_from_a_config_saved_by_a_pipeline(tmp_path):
     """Pipeline.save_pretrained leaves custom_pipelines in config.json: staging (whose sample loads the
     checkpoint with the package's pipeline) still works and moves it out of the uploaded config."""
@@ -177,7 +44,7 @@ def test_stage_repo_from_a_config_saved_by_a_pipeline(tmp_path):
     config["custom_pipelines"] = {"midi-generation": {"impl": "pipeline_midi_generation.MidiGenerationPipeline",
                                                       "pt": ["AutoModelForCausalLM"], "type": "text"}}
     (checkpoint / "config.json").write_text(json.dumps(config))
-    files = hub.stage_repo(checkpoint, tmp_path / "staged", "a/b", hub.SampleOptions(seconds=SAMPLE_SECONDS))
+    files = stage_repo(checkpoint, tmp_path / "staged", "a/b", SampleOptions(seconds=SAMPLE_SECONDS))
     assert {"README.md", "sample.mid", "model.safetensors"} <= set(files)
     assert set(files) == {p.name for p in (tmp_path / "staged").iterdir()}
     staged = json.loads((tmp_path / "staged" / "config.json").read_text())
@@ -193,8 +60,8 @@ def test_stage_a_checkpoint_written_by_train_py(tmp_path):
     proc = train_cli(tiny_args(build_song_corpus(tmp_path), tmp_path / "run"), tmp_path / "key")
     log, _ = proc.communicate(timeout=CHILD_TIMEOUT_S)
     assert proc.returncode == 0, log[-3000:]
-    record = json.loads((tmp_path / "run" / hub.TRAINING_RECORD).read_text())
-    hub.stage_repo(tmp_path / "run", tmp_path / "staged", "a/songs", hub.SampleOptions(seconds=SAMPLE_SECONDS))
+    record = json.loads((tmp_path / "run" / TRAINING_RECORD).read_text())
+    stage_repo(tmp_path / "run", tmp_path / "staged", "a/songs", SampleOptions(seconds=SAMPLE_SECONDS))
     card = ModelCard.load(tmp_path / "staged" / "README.md")
     assert card.data.datasets == [s["name"] for s in record["corpus"]["sources"]]
     assert {r.metric_type: r.metric_value for r in card.data.eval_results}["bits_per_note"] == record["metrics"]["bits_per_note"]
@@ -203,45 +70,8 @@ def test_stage_a_checkpoint_written_by_train_py(tmp_path):
     assert (tmp_path / "staged" / "sample.mid").stat().st_size > 0
 
 
-def test_model_card_from_a_sparse_record():
-    record = {"corpus": {"path": "/data/corpus"}, "metrics": {"eval_loss": 3.0}}
-    sample = hub.SampleInfo(seconds=1.0, notes=3, instruments=["piano"], style="unknown", seed=0)
-    card = hub.build_model_card(record, {"n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 64}, "a/b", sample, 400_000)
-    assert card.data.license == "other" and card.data.datasets is None
-    assert "corpus: /data/corpus" in card.text and "| bits per note | not recorded |" in card.text
-    assert "Styles in the training data** (pieces): not recorded" in card.text
-    assert [r.metric_type for r in card.data.eval_results] == ["eval_loss"]
-
 
 # --- round trips through the local Hub ------------------------------------------------------------
-@pytest.fixture(scope="module")
-def hub_server():
-    with HubServer({TOKEN: USER, OTHER_TOKEN: "bob"}) as server:
-        yield server
-
-
-def child_env(server: HubServer | None, home: Path, token: str | None = None, **extra) -> dict:
-    """Environment of a child process: this worktree's package first, a private HF_HOME, no stray HF_*;
-    the local Hub as endpoint (``server=None``: the real Hub)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE_", "TRANSFORMERS_"))}
-    env.update(HF_HOME=str(home), PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", HF_HUB_DISABLE_TELEMETRY="1",
-               HF_HUB_DISABLE_PROGRESS_BARS="1", TRANSFORMERS_VERBOSITY="error", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
-    if server is not None:
-        env["HF_ENDPOINT"] = server.url
-    if token:
-        env["HF_TOKEN"] = token
-    env.update(extra)
-    return env
-
-
-def run_child(code: str, env: dict, cwd: Path) -> dict:
-    """Run ``code`` in a fresh interpreter; it must print one JSON line last, which is returned."""
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=CHILD_TIMEOUT_S)
-    assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def usage_snippets(readme: str) -> list[str]:
     """The card's python code blocks, shortened to 1 s of music so they run fast here."""
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
@@ -260,16 +90,18 @@ def pushed(hub_server, tmp_path_factory):
         import json, sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
         from push_to_hub import main
+        from musenet_hf.cli import main as cli_main
         common = ["--sample-seconds", "{SAMPLE_SECONDS}"]
         codes = [main([{str(v1)!r}, "--repo-id", {REPO!r}, *common]),
                  main([{str(v2)!r}, "--repo-id", {REPO!r}, "--commit-message", "v2: second seed", *common]),
                  main([{str(v1)!r}, "--repo-id", {REPO!r}, "--revision", "dev", "--sample-style", "jazz",
                        "--sample-instruments", "bass, piano", "--sample-seed", "3", *common]),
                  main([{str(v1)!r}, "--repo-id", {PRIVATE_REPO!r}, "--private", *common]),
-                 main([{str(v1)!r}, "--repo-id", "bare-name", *common])]
+                 main([{str(v1)!r}, "--repo-id", "bare-name", *common]),
+                 cli_main(["push", {str(v1)!r}, "--repo-id", {CLI_REPO!r}, *common])]
         print(json.dumps(codes))
     """
-    assert run_child(code, child_env(hub_server, root / "home", TOKEN), root) == [0, 0, 0, 0, 0]
+    assert run_child(code, child_env(hub_server, root / "home", TOKEN), root) == [0, 0, 0, 0, 0, 0]
     repo = hub_server.state.repos[REPO]
     commits = list(repo.commits.values())  # insertion order: initial, v1, v2, (dev has its own commit)
     return {"v1": v1, "v2": v2, "commit_v1": commits[1].oid, "commit_v2": repo.branches["main"],
@@ -413,11 +245,6 @@ def test_user_without_package_loads_with_trust_remote_code(no_package_user, pack
     assert out["notes"] == package_user[0]["card_piece_notes"]  # the repo's code makes the same music as the package
 
 
-def offline_env(home: Path) -> dict:
-    # A closed port as endpoint: any request that slipped past offline mode would fail loudly.
-    return child_env(None, home, HF_HUB_OFFLINE="1", HF_ENDPOINT="http://127.0.0.1:9")
-
-
 def test_offline_from_a_populated_cache(hub_server, package_user, pushed):
     _, home, cwd = package_user
     requests_before = len(hub_server.state.log)
@@ -459,56 +286,53 @@ print(json.dumps({{"notes": piece["notes"], "pipeline": type(generate).__module_
     assert out["pipeline"].startswith("transformers_modules.") and out["notes"] >= 0
 
 
-def test_clear_errors(hub_server, pushed, tmp_path):
-    incomplete = make_checkpoint(tmp_path / "incomplete")
-    (incomplete / "tokenizer.json").unlink()
-    complete = pushed["v1"]
+def test_musenet_hf_push_uploads_the_same_files_as_push_to_hub(pushed, hub_server):
+    via_cli = hub_server.state.repos[CLI_REPO].resolve("main")
+    via_script = pushed["repo"].resolve(pushed["commit_v1"])
+    assert set(via_cli.files) == set(via_script.files)
+    assert via_cli.files["model.safetensors"] == via_script.files["model.safetensors"]
+    assert via_cli.files["sample.mid"] == via_script.files["sample.mid"]  # same checkpoint, same seed: same sample
+
+
+# --- push errors: one line on stderr, exit status 1, nothing created -------------------------------
+@pytest.fixture(scope="module")
+def alices_repo(hub_server):
+    """A repo of alice's on the local Hub, for the pushes of other users."""
+    repo_id = f"{USER}/existing"
+    if repo_id not in hub_server.state.repos:
+        hub_server.state.create_repo(USER, "existing", USER, private=False)
+    return repo_id
+
+
+def push_in_child(server, home, argv: list[str], token: str | None) -> list:
+    """push_to_hub.py's main() in a child with HF_TOKEN set to ``token`` (or unset): [exit status, stderr]."""
     code = f"""
-        import contextlib, io, json, os
+        import contextlib, io, json, sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
         from push_to_hub import main
-        from transformers import pipeline
-        from musenet_hf.hub.push import HubRepoNotFoundError, download_checkpoint
-
-        def push(*argv, token=None):
-            os.environ.pop("HF_TOKEN", None)
-            if token:
-                os.environ["HF_TOKEN"] = token
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err):
-                code = main([*argv, "--sample-seconds", "{SAMPLE_SECONDS}"])
-            return [code, err.getvalue()]
-
-        def pull(repo, revision=None, token=None):
-            os.environ.pop("HF_TOKEN", None)  # anonymous unless a token is passed
-            try:
-                download_checkpoint(repo, revision=revision, token=token)
-                return "downloaded"
-            except HubRepoNotFoundError as err:
-                return str(err)
-
-        out = {{
-            "no_token": push({str(complete)!r}, "--repo-id", "{USER}/new"),
-            "bad_token": push({str(complete)!r}, "--repo-id", "{USER}/new", token="hf_wrong"),
-            "not_yours": push({str(complete)!r}, "--repo-id", {REPO!r}, token={OTHER_TOKEN!r}),
-            "incomplete": push({str(incomplete)!r}, "--repo-id", "{USER}/new", token={TOKEN!r}),
-            "missing_repo": pull("{USER}/does-not-exist"),
-            "missing_revision": pull({REPO!r}, revision="no-such-branch"),
-            "private_anonymous": pull({PRIVATE_REPO!r}),
-            "private_owner": pull({PRIVATE_REPO!r}, token={TOKEN!r}),
-        }}
-        try:
-            pipeline("midi-generation", model="{USER}/does-not-exist")
-        except OSError as err:
-            out["pipeline_missing"] = str(err)
-        print(json.dumps(out))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status = main({argv!r} + ["--sample-seconds", "{SAMPLE_SECONDS}"])
+        print(json.dumps([status, err.getvalue()]))
     """
-    out = run_child(code, child_env(hub_server, tmp_path / "home"), REPO_ROOT)
-    assert out["no_token"][0] == 1 and "needs a Hugging Face write token" in out["no_token"][1]
-    assert out["bad_token"][0] == 1 and "was rejected" in out["bad_token"][1]
-    assert out["not_yours"][0] == 1 and "has no write access" in out["not_yours"][1]
-    assert out["incomplete"][0] == 1 and "tokenizer.json is missing" in out["incomplete"][1]
-    assert f"{USER}/new" not in hub_server.state.repos  # nothing was created by the failed pushes
-    assert out["missing_repo"] == f"Hub repo {USER}/does-not-exist not found (or private and your token cannot read it)"
-    assert "'no-such-branch' not found" in out["missing_revision"]
-    assert "not found" in out["private_anonymous"] and out["private_owner"] == "downloaded"
-    assert f"{USER}/does-not-exist" in out["pipeline_missing"]
+    return run_child(code, child_env(server, home, token), home)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario, token, message", [
+    ("no_token", None, "needs a Hugging Face write token"),
+    ("bad_token", "hf_wrong", "token was rejected (invalid or expired)"),
+    ("not_yours", OTHER_TOKEN, "token has no write access"),
+    ("incomplete", TOKEN, "tokenizer.json is missing"),
+])
+def test_push_errors_are_one_clear_line(hub_server, alices_repo, tmp_path, scenario, token, message):
+    checkpoint = make_checkpoint(tmp_path / "ckpt")
+    if scenario == "incomplete":
+        (checkpoint / "tokenizer.json").unlink()
+    repo_id = alices_repo if scenario == "not_yours" else f"{USER}/new-{scenario.replace('_', '-')}"
+    commits_before = len(hub_server.state.repos[alices_repo].commits)
+    status, stderr = push_in_child(hub_server, tmp_path / "home", [str(checkpoint), "--repo-id", repo_id], token)
+    assert status == 1 and stderr.startswith("push_to_hub.py: error: ") and message in stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+    assert f"{USER}/new-{scenario.replace('_', '-')}" not in hub_server.state.repos  # nothing was created
+    assert len(hub_server.state.repos[alices_repo].commits) == commits_before
