@@ -315,6 +315,7 @@ def push_in_child(server, home, argv: list[str], token: str | None) -> list:
             status = main({argv!r} + ["--sample-seconds", "{SAMPLE_SECONDS}"])
         print(json.dumps([status, err.getvalue()]))
     """
+    home.mkdir(parents=True, exist_ok=True)
     return run_child(code, child_env(server, home, token), home)
 
 

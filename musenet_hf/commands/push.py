@@ -9,8 +9,11 @@ from collections.abc import Sequence
 
 
 def register(sub) -> None:
-    p = sub.add_parser("push", add_help=False, help="push a checkpoint to the Hugging Face Hub (see `musenet-hf push --help`)",
-                       description="the options of push_to_hub.py")
+    # The options are PushArguments', parsed by push_to_hub.py's parser: this subparser only collects them.
+    # prefix_chars="+" makes it treat "--repo-id", "--help" ... as plain strings for that parser, which a
+    # REMAINDER argument alone does not do when the first of them starts with "-".
+    p = sub.add_parser("push", add_help=False, prefix_chars="+",
+                       help="push a checkpoint to the Hugging Face Hub (see `musenet-hf push --help`)")
     p.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
