@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = [run_variant(opts, variant, root) for variant in VARIANTS]
     full, lora = rows
     print(f"{opts.steps} steps x {opts.batch_size} windows x {opts.context} tokens, {opts.threads} threads, base {opts.base}")
-    print("| | full fine-tune | LoRA r=%d | LoRA / full |" % opts.rank)
+    print(f"| | full fine-tune | LoRA r={opts.rank} | LoRA / full |")
     print("|---|---:|---:|---:|")
     for key, fmt in (("trainable_parameters", "{:,}"), ("peak_rss_mb", "{:.0f} MB"), ("tokens_per_second", "{:.0f}"),
                      ("train_seconds", "{:.0f} s"), ("published_mb", "{:.2f} MB"), ("bits_per_note_after", "{:.3f}")):

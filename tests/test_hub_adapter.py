@@ -85,7 +85,8 @@ def test_a_fresh_user_loads_the_adapter_by_repo_id(hub_server, pushed, tmp_path)
         import musenet_hf
         gen = pipeline("midi-generation", model={ADAPTER_REPO!r})
         piece = gen(style="lofi", seconds=1, seed=0)[0]
-        print(json.dumps([gen.model.config.vocab_size, len(gen.tokenizer), piece["ids"][1] == gen.tokenizer.musenet_vocab.style_id("lofi")]))
+        styled = piece["ids"][1] == gen.tokenizer.musenet_vocab.style_id("lofi")
+        print(json.dumps([gen.model.config.vocab_size, len(gen.tokenizer), styled]))
     """
     env = child_env(hub_server, tmp_path / "home")
     vocab, tokens, styled = run_child(code, env, tmp_path)

@@ -90,7 +90,8 @@ def test_only_adapter_weights_and_the_new_row_change(adapter_run, base):
         if not torch.equal(value, original[name]):
             changed.add(name)
     # LoRA updates exactly the weight matrices of c_attn, c_proj (attention and MLP) and c_fc, never a bias
-    expected = {f"transformer.h.{i}.{m}.weight" for i in range(merged.config.n_layer) for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")}
+    modules = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
+    expected = {f"transformer.h.{i}.{m}.weight" for i in range(merged.config.n_layer) for m in modules}
     assert changed == expected
     adapter = load_file(adapter_run["out"] / ADAPTER_WEIGHTS_FILE)
     (row,) = [v for k, v in adapter.items() if "trainable_tokens_delta" in k]

@@ -31,8 +31,8 @@ def push_main(argv: Sequence[str] | None, prog: str) -> int:
     """
     from ..hub.arguments import parse_push_args
     from ..hub.errors import PUSH_ERRORS
-    from ..modeling.adapters import AdapterBaseError
     from ..hub.push import push_checkpoint
+    from ..modeling.adapters import AdapterBaseError
 
     args = parse_push_args(argv, prog=prog)
     try:
