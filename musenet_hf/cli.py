@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "musenet_hf.commands.catalog",
     "musenet_hf.commands.train",
     "musenet_hf.commands.push",
+    "musenet_hf.commands.evaluate",
 ]
 
 
