@@ -6,7 +6,6 @@ import re
 
 import pytest
 from corpus_fixtures import write_band, write_song
-from pipeline_fixtures import tiny_model_dir  # noqa: F401  (fixture)
 
 from musenet_hf.evaluation.evaluate import Case, evaluate, load_cases, load_reference
 from musenet_hf.evaluation.report import write_report
