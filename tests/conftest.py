@@ -92,3 +92,19 @@ def private_checkpoint_key(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.key"
     monkeypatch.setenv(checkpointing.KEY_ENV, str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_base_dir(tmp_path_factory) -> Path:
+    """A tiny random checkpoint that LoRA adapters are made for (kept unchanged by every test)."""
+    from pipeline_fixtures import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("lora-base"))
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_base_dir, tmp_path_factory) -> Path:
+    """An adapter of ``tiny_base_dir`` adding the style ``lofi``, with random non-zero weights."""
+    from adapter_fixtures import save_tiny_adapter
+
+    return save_tiny_adapter(tiny_base_dir, tmp_path_factory.mktemp("lora-adapter"), ["lofi"])

@@ -34,7 +34,10 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-quantize", action="store_true",
                    help="decode with the model's float weights (default on CPU: int8 weights, see the README)")
-    p.add_argument("--model", default=None, help="checkpoint directory or Hub id (default: the bundled model)")
+    p.add_argument("--model", default=None,
+                   help="checkpoint or LoRA adapter, a directory or Hub id (default: the bundled model)")
+    p.add_argument("--base", default=None,
+                   help="for a LoRA adapter: the base checkpoint to apply it to (default: the one the adapter names)")
     p.add_argument("--out", default=".", help="directory for the .mid files")
     p.add_argument("--name", default="musenet", help="file name prefix: NAME-1.mid, NAME-2.mid, ...")
     p.add_argument("--audio", choices=("wav", "ogg", "flac"), default=None,
@@ -61,6 +64,7 @@ def parse_style(text: str):
 def run(args) -> int:
     from .. import load_pipeline
     from ..core.errors import MidiError
+    from ..modeling.adapters import AdapterBaseError
 
     options = dict(
         style=None, instruments=args.instruments, seconds=args.seconds, primer_seconds=args.primer_seconds,
@@ -76,9 +80,9 @@ def run(args) -> int:
             find_fluidsynth()
             find_soundfont(args.soundfont)
         options["style"] = parse_style(args.style)
-        gen = load_pipeline(args.model)
+        gen = load_pipeline(args.model, args.base)
         results = gen(args.primer, **{k: v for k, v in options.items() if v is not None})
-    except (MidiError, ValueError, OSError, RuntimeError) as exc:  # AudioError is a RuntimeError
+    except (MidiError, AdapterBaseError, ValueError, OSError, RuntimeError, ImportError) as exc:  # AudioError is a RuntimeError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)

@@ -32,11 +32,12 @@ def push_main(argv: Sequence[str] | None, prog: str) -> int:
     from ..hub.arguments import parse_push_args
     from ..hub.errors import PUSH_ERRORS
     from ..hub.push import push_checkpoint
+    from ..modeling.adapters import AdapterBaseError
 
     args = parse_push_args(argv, prog=prog)
     try:
         result = push_checkpoint(**vars(args))
-    except PUSH_ERRORS as err:
+    except (*PUSH_ERRORS, AdapterBaseError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     print(f"pushed {len(result.files)} files to {result.repo_id}@{result.revision}: {result.commit_url}")

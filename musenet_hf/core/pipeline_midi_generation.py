@@ -48,6 +48,9 @@ DEFAULT_CACHE = "dynamic"
 # int8 weights on CPU when the call does not choose (``quantize=None``). bench/int8_quality.py on the bundled
 # model: held-out bits per note moved by less than the 1 % the issue allows (see the README's figures).
 DEFAULT_QUANTIZE_ON_CPU = True
+# A model loaded from a LoRA adapter (musenet_hf.modeling.adapters) carries the adapter's tokenizer under this
+# attribute: transformers resolves the pipeline's tokenizer from the base, which lacks the adapter's new styles.
+ADAPTER_TOKENIZER_ATTRIBUTE = "musenet_adapter_tokenizer"
 # generate() arguments the sliding window sets itself, per chunk.
 # Accepted ranges of the call's arguments, checked before any model work: (low, high, integers only).
 # An hour of music is the longest a MIDI file may hold (MidiLimits.max_seconds); 64 variations is a batch
@@ -145,6 +148,9 @@ class MidiGenerationPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        own = getattr(self.model, ADAPTER_TOKENIZER_ATTRIBUTE, None)
+        if own is not None and getattr(self.tokenizer, "styles", None) != own.styles:
+            self.tokenizer = own
         if self.device.type == "cpu" and self.model.dtype in (torch.bfloat16, torch.float16):
             # Checkpoints ship half-size bf16 weights; CPU matmuls in bf16 are slower (and coarser) than fp32.
             self.model.float()

@@ -32,6 +32,9 @@ class PushArguments:
         default=None, metadata={"help": "comma-separated instrument families of sample.mid; unset: the pipeline's default"})
     license: str | None = field(
         default=None, metadata={"help": "Hub licence id for the card; unset: the corpus sources' shared licence, else 'other'"})
+    base_repo_id: str | None = field(
+        default=None, metadata={"help": "for a LoRA adapter folder: the Hub repo of its base (checked to hold the weights "
+                                "it was trained on); needed when the adapter names a local base folder"})
 
 
 def push_parser(prog: str = "push_to_hub.py") -> HfArgumentParser:

@@ -17,6 +17,7 @@ from transformers.utils import logging
 
 from .. import load_pipeline
 from ..core.pipeline_midi_generation import split_instruments
+from .adapter import is_adapter_folder, stage_adapter, validate_adapter
 from .audit import remote_code_files
 from .checkpoint import TRAINING_RECORD, read_json, validate_checkpoint
 from .errors import HubTokenError, hub_errors
@@ -73,7 +74,8 @@ def stage_repo(checkpoint_dir: str | os.PathLike, out_dir: str | os.PathLike, re
 def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bool = False, revision: str | None = None,
                     commit_message: str | None = None, token: str | None = None,
                     sample_seconds: float = DEFAULT_SAMPLE_SECONDS, sample_seed: int = 0, sample_style: str | None = None,
-                    sample_instruments: str | list[str] | None = None, license: str | None = None) -> PushResult:
+                    sample_instruments: str | list[str] | None = None, license: str | None = None,
+                    base_repo_id: str | None = None) -> PushResult:
     """Create ``repo_id`` if needed and upload the checkpoint, remote code, model card and sample.
 
     Args:
@@ -89,11 +91,14 @@ def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bo
         sample_instruments (`str` or `list[str]`, *optional*): families of ``sample.mid`` (a list or a
             comma-separated string); default the pipeline's.
         license (`str`, *optional*): the card's Hub licence id; default derived from the corpus licences.
+        base_repo_id (`str`, *optional*): for a LoRA adapter folder (``train.py --lora``), the Hub repo of its
+            base (see ``musenet_hf.hub.adapter``).
 
     Raises:
         `CheckpointIncompleteError`, `HubTokenError`, `HubRepoNotFoundError` (see ``musenet_hf.hub.errors``).
     """
-    validate_checkpoint(checkpoint_dir)  # before any network call or generation
+    adapter = is_adapter_folder(checkpoint_dir)
+    (validate_adapter if adapter else validate_checkpoint)(checkpoint_dir)  # before any network call or generation
     if isinstance(sample_instruments, str):
         sample_instruments = split_instruments(sample_instruments)
     sample = SampleOptions(sample_seconds, sample_seed, sample_style, sample_instruments or None)
@@ -105,7 +110,10 @@ def push_checkpoint(checkpoint_dir: str | os.PathLike, repo_id: str, private: bo
         if "/" not in repo_id:  # the card's snippets need the full id
             repo_id = f"{api.whoami()['name']}/{repo_id}"
         with tempfile.TemporaryDirectory(prefix="musenet-hub-") as staging:
-            files = stage_repo(checkpoint_dir, staging, repo_id, sample, license)
+            if adapter:
+                files = stage_adapter(checkpoint_dir, staging, repo_id, base_repo_id, sample, license)
+            else:
+                files = stage_repo(checkpoint_dir, staging, repo_id, sample, license)
             # None, not False: without --private the Hub's default visibility for the namespace applies.
             api.create_repo(repo_id, private=True if private else None, exist_ok=True)
             if revision and revision != huggingface_hub.constants.DEFAULT_REVISION:

@@ -25,7 +25,9 @@ def remote_pipeline_spec() -> dict:
     """The registered ``midi-generation`` task as config.json stores a custom pipeline (class names)."""
     info = PIPELINE_REGISTRY.supported_tasks[TASK]
     # No "default": the registered default model is a local path that means nothing on another machine.
-    return {TASK: {"impl": qualified_name(info["impl"]), "pt": [cls.__name__ for cls in info["pt"]], "type": info["type"]}}
+    # the package's model class also loads LoRA adapters; users without the package get the plain auto class it names
+    pt = [getattr(cls, "hub_class_name", cls.__name__) for cls in info["pt"]]
+    return {TASK: {"impl": qualified_name(info["impl"]), "pt": pt, "type": info["type"]}}
 
 
 def hub_config(config: dict) -> dict:

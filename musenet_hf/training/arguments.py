@@ -39,6 +39,23 @@ class ModelArguments:
         default=None,
         metadata={"help": "tokenizer directory for a MIDI folder trained from scratch (default: the built-in encoding)"},
     )
+    lora: bool = field(
+        default=False,
+        metadata={"help": "fine-tune --model_name_or_path with LoRA (PEFT): train low-rank updates and the new styles' "
+                  "embedding rows only; writes an adapter folder (pip install 'musenet_hf[lora]')"},
+    )
+    lora_rank: int = field(default=8, metadata={"help": "LoRA rank r"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA alpha: updates are scaled by alpha / r"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA branch's input"})
+    lora_target_modules: str = field(
+        default="c_attn,c_proj,c_fc",
+        metadata={"help": "comma-separated module names to adapt (GPT-2: c_attn = fused QKV, c_proj = attention and MLP "
+                  "output, c_fc = MLP input)"},
+    )
+    merge: bool = field(
+        default=False,
+        metadata={"help": "with --lora: write a plain checkpoint with the adapter merged in instead of the adapter"},
+    )
 
 
 @dataclass
@@ -169,6 +186,16 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, arg
              f"--tokenizer_name_or_path {model_args.tokenizer_name_or_path} has no tokenizer.json")
     need(model_args.context_length is None or model_args.context_length >= 16, "--context_length must be >= 16 tokens")
     need(0.0 <= model_args.dropout < 1.0, "--dropout must be in [0, 1)")
+    if model_args.lora:
+        need(model_args.model_name_or_path is not None, "--lora fine-tunes a checkpoint: pass --model_name_or_path")
+        need(model_args.lora_rank >= 1 and model_args.lora_alpha > 0, "--lora_rank must be >= 1 and --lora_alpha > 0")
+        need(0.0 <= model_args.lora_dropout < 1.0, "--lora_dropout must be in [0, 1)")
+        need(bool([m for m in model_args.lora_target_modules.split(",") if m.strip()]), "--lora_target_modules names no module")
+        try:
+            import peft  # noqa: F401
+        except ImportError:
+            problems.append("--lora needs PEFT: pip install 'musenet_hf[lora]' (or: pip install peft)")
+    need(not model_args.merge or model_args.lora, "--merge applies to --lora runs")
     for name in ("per_device_batch_size", "gradient_accumulation_steps", "logging_steps", "num_proc"):
         obj = data_args if name == "num_proc" else args
         need(getattr(obj, name) >= 1, f"--{name} must be >= 1")

@@ -145,6 +145,7 @@ class LoopState:
     total_steps: int = 0  # length of the learning-rate schedule
     best_step: int = -1  # step of the lowest validation loss so far (its weights are in OUTPUT_DIR/best-step-N)
     best_metrics: dict | None = None
+    initial_metrics: dict | None = None  # validation before the first step (the base, for a LoRA fine-tune)
 
 
 def resume_key(args, num_processes: int, context_length: int, vocab_size: int) -> dict:

@@ -30,6 +30,7 @@ from ..evaluation.likelihood import summed_nll
 from .accelerator import StopOnSignal, loader_workers
 from .arguments import TrainingArguments
 from .checkpointing import LoopState, save_checkpoint
+from .lora import save_weights
 from .metrics import MetricsLog
 from .record import best_dir
 
@@ -242,8 +243,7 @@ class TrainingLoop:
         self.state.best_step, self.state.best_metrics = self.state.step, metrics
         weights = self.accelerator.get_state_dict(self.model)
         if self.accelerator.is_main_process:
-            folder = best_dir(Path(self.args.output_dir), self.state.step)
-            self.accelerator.unwrap_model(self.model).save_pretrained(folder, state_dict=weights)
+            save_weights(self.accelerator.unwrap_model(self.model), best_dir(Path(self.args.output_dir), self.state.step), weights)
 
     def stop_reason(self, signals: StopOnSignal) -> str | None:
         """'signal' or 'time budget' once any process has one; checked by all processes at the same steps."""

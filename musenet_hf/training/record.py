@@ -91,7 +91,8 @@ def cast_saved_weights(out: Path, dtype: str) -> None:
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
-def publish_model(accelerator, model, tokenizer, out: Path, record: dict, best_step: int | None, save_dtype: str) -> None:
+def publish_model(accelerator, model, tokenizer, out: Path, record: dict, best_step: int | None, save_dtype: str,
+                  lora_base: str | None = None, merge: bool = False) -> None:
     """Write the final model, tokenizer and record into ``out``; every process must call it.
 
     Args:
@@ -102,15 +103,25 @@ def publish_model(accelerator, model, tokenizer, out: Path, record: dict, best_s
         record (`dict`): the training record, written as ``training_record.json``.
         best_step (`int`, *optional*): publish the weights saved at this step's evaluation instead of the
             last ones (they were better on validation).
-        save_dtype (`str`): dtype of the published ``model.safetensors`` (``float32`` keeps them as trained).
+        save_dtype (`str`): dtype of the published ``model.safetensors`` (``float32`` keeps them as trained;
+            a LoRA adapter is always saved as trained).
+        lora_base (`str`, *optional*): for a LoRA run, the base checkpoint: the adapter is published (see
+            ``training.lora.publish``).
+        merge (`bool`, defaults to `False`): for a LoRA run, publish the merged weights instead of the adapter.
     """
     weights = accelerator.get_state_dict(model)  # a collective under FSDP/DeepSpeed: every process calls it
     if not accelerator.is_main_process:
         return
-    accelerator.unwrap_model(model).save_pretrained(out, state_dict=weights)
-    if best_step is not None:
-        shutil.copy2(best_dir(out, best_step) / "model.safetensors", out / "model.safetensors")
-    if save_dtype != "float32":
+    if lora_base is not None:
+        from .lora import publish
+
+        best = best_dir(out, best_step) if best_step is not None else None
+        publish(accelerator.unwrap_model(model), out, weights, lora_base, merge, best)
+    else:
+        accelerator.unwrap_model(model).save_pretrained(out, state_dict=weights)
+        if best_step is not None:
+            shutil.copy2(best_dir(out, best_step) / "model.safetensors", out / "model.safetensors")
+    if save_dtype != "float32" and (lora_base is None or merge):
         cast_saved_weights(out, save_dtype)
     tokenizer.save_pretrained(out)
     (out / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")

@@ -30,6 +30,7 @@ from .accelerator import hardware_description, make_accelerator
 from .arguments import DataArguments, ModelArguments, TrainingArguments, flat_config, validate_arguments
 from .checkpointing import LoopState, load_checkpoint, resume_key
 from .loop import TrainingLoop, make_optimizer, plan_batches
+from .lora import lora_record, new_token_ids, parameter_counts, weights_file, wrap_model
 from .metrics import EVAL_BATCH_FACTOR, MetricsLog, baseline_metrics, eval_batches, evaluate
 from .record import best_dir, prepare_output_dir, publish_model, training_record
 
@@ -62,9 +63,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
 
     # data and model
     pinned = model_args.model_name_or_path or model_args.tokenizer_name_or_path
-    base = base_tokenizer(model_args.model_name_or_path, model_args.tokenizer_name_or_path)
+    start_tokenizer = base_tokenizer(model_args.model_name_or_path, model_args.tokenizer_name_or_path)
     splits, tokenizer, corpus = corpus_for_training(
-        data_args.data, data_args.corpus_dir or out / "corpus", base, pinned=pinned, style=data_args.style, num_proc=data_args.num_proc,
+        data_args.data, data_args.corpus_dir or out / "corpus", start_tokenizer,
+        pinned=pinned, style=data_args.style, num_proc=data_args.num_proc,
         is_main_process=accelerator.is_main_process, wait_for_everyone=accelerator.wait_for_everyone,
     )
     model = model_for_training(tokenizer, model_args.preset, model_args.dropout, model_args.context_length,
@@ -75,6 +77,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     model.generation_config = default_generation_config(tokenizer, model.config.n_positions)
     # the musical guards' limits, learned from this training split: every saved checkpoint carries its own
     setattr(model.config, CONFIG_KEY, corpus_music_statistics(splits["train"], tokenizer.musenet_vocab).to_dict())
+    new_styles = [s for s in tokenizer.styles if s not in start_tokenizer.styles] if model_args.model_name_or_path else []
+    if model_args.lora:
+        # the rows of the styles the data adds are trained whole; every other weight of the base stays frozen
+        model = wrap_model(model, model_args.lora_rank, model_args.lora_alpha, model_args.lora_dropout,
+                           model_args.lora_target_modules, new_token_ids(start_tokenizer, tokenizer))
 
     # training and validation windows
     windows = MidiWindows(splits["train"], tokenizer, context, seed=args.seed, augment=AugmentConfig() if data_args.augment else None)
@@ -107,13 +114,16 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
     if accelerator.trackers == [] and accelerator.log_with:
         accelerator.init_trackers("musenet", config=flat_config(model_args, data_args, args))
     log = MetricsLog(accelerator, out, state.step if resumed else None)
+    trainable, n_params = parameter_counts(accelerator.unwrap_model(model))
     if accelerator.is_main_process:
-        n_params = sum(p.numel() for p in accelerator.unwrap_model(model).parameters())
-        logger.info(f"training {n_params / 1e6:.1f}M parameters on {hardware_description(accelerator)}; "
+        logger.info(f"training {trainable / 1e6:.3f}M of {n_params / 1e6:.1f}M parameters on {hardware_description(accelerator)}; "
                     f"{len(windows)} windows of <= {context} tokens, {steps_per_epoch} steps/epoch, {state.total_steps} steps")
 
     # the loop
     run_eval = lambda: evaluate(forward, val_windows, my_eval, collator, accelerator, note_on) if val_windows else None  # noqa: E731
+    if model_args.lora and not resumed and val_windows is not None:
+        state.initial_metrics = run_eval().metrics()  # LoRA starts as the base (B = 0): the base on the new data
+        log.log(0, {"initial": True, **state.initial_metrics})
     interrupted = TrainingLoop(accelerator, forward, model, optimizer, windows, collator, args, state, log, key, run_eval).run()
 
     # the final evaluation and the published model
@@ -124,7 +134,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         log.log(state.step, {"final": True, **metrics})
         # the last weights were worse on validation than an earlier evaluation's: publish those
         use_best = (final is not None and state.best_metrics is not None and state.best_metrics["eval_loss"] < metrics["eval_loss"]
-                    and (best_dir(out, state.best_step) / "model.safetensors").is_file())
+                    and (best_dir(out, state.best_step) / weights_file(model_args.lora)).is_file())
         if use_best:
             metrics = dict(state.best_metrics)
         baseline = None
@@ -135,7 +145,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, args: TrainingAr
         record = training_record(model_args, data_args, args, corpus, metrics, state, accelerator, tokenizer)
         record["baseline"] = baseline
         record["saved_step"] = state.best_step if use_best else state.step
-        publish_model(accelerator, model, tokenizer, out, record, state.best_step if use_best else None, args.save_dtype)
+        record["initial_metrics"] = state.initial_metrics
+        record["new_styles"] = new_styles
+        if model_args.lora:
+            record["lora"] = lora_record(model_args, trainable, n_params, new_styles)
+        publish_model(accelerator, model, tokenizer, out, record, state.best_step if use_best else None, args.save_dtype,
+                      lora_base=model_args.model_name_or_path if model_args.lora else None, merge=model_args.merge)
     accelerator.wait_for_everyone()  # before end_training: without it a process can abort at exit
     accelerator.end_training()
     return record or {"interrupted": True, "step": state.step}
