@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 from musenet_hf.data.augmentation import AugmentConfig
 from musenet_hf.data.corpus import build_corpus, load_corpus
 from musenet_hf.data.windows import MidiWindows
-from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
 
 DEFAULT_POP909 = Path(__file__).resolve().parents[1].parent / "shared" / "midi" / "pop909"
 CONTEXT = 1024  # the training presets' context length

@@ -67,8 +67,9 @@ def main() -> None:
             checkpoint = save_checkpoint(preset, Path(tmp) / preset)
             bare = f"{USER}/{preset}-bare"
             api.create_repo(bare)
-            bare_s = timed(lambda: api.upload_folder(repo_id=bare, folder_path=checkpoint))
-            push_s = timed(lambda: push_checkpoint(checkpoint, f"{USER}/{preset}", sample_seconds=args.sample_seconds))
+            bare_s = timed(lambda bare=bare, checkpoint=checkpoint: api.upload_folder(repo_id=bare, folder_path=checkpoint))
+            repo = f"{USER}/{preset}"
+            push_s = timed(lambda checkpoint=checkpoint, repo=repo: push_checkpoint(checkpoint, repo, sample_seconds=args.sample_seconds))
             size_mb = (checkpoint / "model.safetensors").stat().st_size / 1e6
             print(f"| {preset} | {size_mb:.1f} MB | {bare_s:.2f} s | {push_s:.2f} s | {push_s / bare_s:.1f}x |")
 

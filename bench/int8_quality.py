@@ -27,11 +27,11 @@ from transformers import AutoModelForCausalLM, HfArgumentParser, pipeline
 
 from musenet_hf import DEFAULT_MODEL_DIR
 from musenet_hf.core.quantization import quantize_int8
-from musenet_hf.data.corpus import load_corpus
+from musenet_hf.data.corpus import load_corpus, validation_split
 from musenet_hf.data.windows import MidiCollator, MidiWindows
 from musenet_hf.evaluation.likelihood import note_on_table
 from musenet_hf.evaluation.statistics import SCALAR_STATISTICS, piece_statistics
-from musenet_hf.training.run import eval_batches, evaluate, validation_split
+from musenet_hf.training.metrics import eval_batches, evaluate
 
 VARIANTS = {
     "fp32": None,

@@ -81,8 +81,8 @@ def main() -> None:
     files = readable(sorted(p for p in args.dir.rglob("*") if p.suffix.lower() in (".mid", ".midi"))[: args.limit])
     rows = [("musenet_hf (10 ms)", bench_musenet(files)), ("MidiTok REMI", bench_remi(files))]
     print(f"{len(files)} files from {args.dir}")
-    print(f"| tokenizer | files | notes | tokens | tokens/note | notes/s |")
-    print(f"|---|---|---|---|---|---|")
+    print("| tokenizer | files | notes | tokens | tokens/note | notes/s |")
+    print("|---|---|---|---|---|---|")
     for name, r in rows:
         if r is not None:
             print(f"| {name} | {len(files)} | {r['notes']} | {r['tokens']} | {r['tokens'] / r['notes']:.3f} | {r['notes'] / r['seconds']:,.0f} |")

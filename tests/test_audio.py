@@ -11,7 +11,12 @@ from midi_fixtures import make_midi, to_bytes
 from musenet_hf import MidiError
 from musenet_hf.cli import main as cli_main
 from musenet_hf.listen.audio import (
-    RELEASE_SECONDS, AudioError, find_soundfont, render_audio, render_samples, write_audio,
+    RELEASE_SECONDS,
+    AudioError,
+    find_soundfont,
+    render_audio,
+    render_samples,
+    write_audio,
 )
 
 RATE = 22_050  # half the default: the same checks at half the work

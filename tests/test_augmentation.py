@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musenet_hf.data.augmentation import AugmentConfig, augment_ids, allowed_shift, stretch_time
 from musenet_hf.core.codec import Header, decode_ids, encode_notes
 from musenet_hf.core.midi_io import Note
 from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+from musenet_hf.data.augmentation import AugmentConfig, allowed_shift, augment_ids, stretch_time
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,8 @@ def test_shift_is_limited_by_family_ranges(vocab):
 def test_velocity_shift_clips_to_existing_bins(vocab):
     ids, notes = _piece(vocab)
     bin_of = {v: b for b, v in enumerate(vocab.bin_velocity)}
-    by_key = lambda ns: [bin_of[n.velocity] for n in sorted(ns, key=lambda n: (n.start, n.family, n.pitch))]
+    def by_key(ns):
+        return [bin_of[n.velocity] for n in sorted(ns, key=lambda n: (n.start, n.family, n.pitch))]
     ref = np.asarray(by_key(decode_ids(ids, vocab).notes))
     clipped = set()
     for seed in range(30):

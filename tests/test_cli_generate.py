@@ -65,8 +65,9 @@ def test_parse_style():
 
 
 def test_generate_with_audio_and_roll(tiny_model_dir, gm_soundfont, tmp_path, capsys):
-    import matplotlib.image
     import wave
+
+    import matplotlib.image
 
     rc = cli_main([
         "generate", "--model", str(tiny_model_dir), "--style", "pop", "--instruments", "piano,drums", "--seconds", "2",

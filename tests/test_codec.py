@@ -2,13 +2,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from midi_fixtures import to_bytes
 
 from musenet_hf import MuseNetTokenizer
-from musenet_hf.core.vocabulary import EncodingConfig, Vocabulary
 from musenet_hf.core.codec import Header, decode_ids, encode_events, encode_notes, header_ids, quantize
 from musenet_hf.core.midi_io import Note
-
-from midi_fixtures import to_bytes
+from musenet_hf.core.vocabulary import EncodingConfig, Vocabulary
 
 VOCAB = Vocabulary(EncodingConfig())
 TOK = MuseNetTokenizer()

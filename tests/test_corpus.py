@@ -9,8 +9,8 @@ import pytest
 from corpus_fixtures import make_tree, write_song
 
 from musenet_hf.cli import main as cli_main
-from musenet_hf.data.corpus import SPLITS, build_corpus, load_corpus, load_style_map, split_of
 from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+from musenet_hf.data.corpus import SPLITS, build_corpus, load_corpus, load_style_map, split_of
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import pytest
 import torch
 from datasets import Dataset
 
-from musenet_hf.data.augmentation import AugmentConfig
-from musenet_hf.data.windows import MidiCollator, MidiWindows, header_lengths
 from musenet_hf.core.codec import Header, encode_notes
 from musenet_hf.core.midi_io import Note
 from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+from musenet_hf.data.augmentation import AugmentConfig
+from musenet_hf.data.windows import MidiCollator, MidiWindows, header_lengths
 
 CONTEXT = 64
 

@@ -9,9 +9,9 @@ import mido
 import pytest
 from corpus_fixtures import write_song
 
-from recipes import default_corpus as dc
-from musenet_hf.core.vocabulary import DEFAULT_STYLES
 from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+from musenet_hf.core.vocabulary import DEFAULT_STYLES
+from recipes import default_corpus as dc
 
 
 def test_every_corpus_style_is_a_default_style():

@@ -1,20 +1,23 @@
 """The musical guards: each processor on hand-built prompts, and each switch through the pipeline on a tiny
 random model (whose music, unguarded, has exactly the faults the guards prevent)."""
 
-import math
 
 import numpy as np
 import pytest
 import torch
+from pipeline_fixtures import tiny_model_dir  # noqa: F401
 from transformers import pipeline
 
-from musenet_hf.core.codec import Header, header_ids
+from musenet_hf.core.codec import Header, encode_notes, header_ids
 from musenet_hf.core.guards import (
-    CONFIG_KEY, DrumRateGuard, InstrumentEntryGuard, MusicStatistics, NoteLengthGuard, music_statistics,
+    CONFIG_KEY,
+    DrumRateGuard,
+    InstrumentEntryGuard,
+    MusicStatistics,
+    NoteLengthGuard,
+    music_statistics,
 )
 from musenet_hf.core.midi_io import Note
-from musenet_hf.core.codec import encode_notes
-from pipeline_fixtures import tiny_model_dir  # noqa: F401
 
 PIANO, BASS, DRUMS = 0, 3, 9
 

@@ -2,13 +2,12 @@ import os
 
 import mido
 import pytest
-
-from musenet_hf import MidiError
-from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits
-from musenet_hf.core.midi_io import read_midi, write_midi
-
 from conftest import shared_midi
 from midi_fixtures import make_midi, seconds_to_ticks, to_bytes
+
+from musenet_hf import MidiError
+from musenet_hf.core.midi_io import read_midi, write_midi
+from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits
 
 CFG = EncodingConfig()
 CC = lambda ch, ctl, val: mido.Message("control_change", channel=ch, control=ctl, value=val)  # noqa: E731
@@ -128,8 +127,8 @@ def test_every_edge_case_file_encodes_or_raises_midi_error(tokenizer):
 
 
 def test_write_midi_is_exact_on_the_grid_and_sounds_right():
-    from musenet_hf.core.vocabulary import Vocabulary
     from musenet_hf.core.midi_io import Note
+    from musenet_hf.core.vocabulary import Vocabulary
 
     vocab = Vocabulary(CFG)
     notes = [Note(0.01, 0.73, 1, 67, 72), Note(0.5, 0.5, vocab.drum_index, 36, 100)]

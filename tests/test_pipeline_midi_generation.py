@@ -14,9 +14,9 @@ from transformers import pipeline
 import musenet_hf
 from musenet_hf.core.codec import Header, encode_notes, header_ids
 from musenet_hf.core.logits_processors import AllowedVocabHead, allowed_vocab_head, forbidden_event_mask
-from musenet_hf.core.sliding_window import trim_to_steps, unfinished_voices
 from musenet_hf.core.midi_io import Note
 from musenet_hf.core.pipeline_midi_generation import MidiGenerationPipeline, cut_primer
+from musenet_hf.core.sliding_window import trim_to_steps, unfinished_voices
 
 STEP = 0.01  # seconds per wait step
 

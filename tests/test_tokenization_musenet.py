@@ -6,13 +6,12 @@ from pathlib import Path
 
 import mido
 import pytest
+from conftest import REPO, shared_midi
+from midi_fixtures import make_midi, to_bytes
 from transformers import AutoTokenizer
 
 from musenet_hf import MidiError, MuseNetTokenizer
 from musenet_hf.evaluation.roundtrip import RoundTrip, roundtrip
-
-from conftest import REPO, shared_midi
-from midi_fixtures import make_midi, to_bytes
 
 BAND = make_midi([(0, 0.5, 0, 60, 90, 0), (0.25, 1, 1, 40, 70, 33), (0.5, 0.5, 9, 36, 110), (0.5, 2, 2, 67, 50, 40)])
 

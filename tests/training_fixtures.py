@@ -25,8 +25,8 @@ def write_songs(folder: Path, count: int, repeats: int = 16, first_pitch: int = 
 
 def build_song_corpus(root: Path, count: int = 16) -> Path:
     """A corpus folder (``build_corpus`` output) with a validation split guaranteed non-empty."""
-    from musenet_hf.data.corpus import build_corpus
     from musenet_hf.core.tokenization_musenet import MuseNetTokenizer
+    from musenet_hf.data.corpus import build_corpus
 
     write_songs(root / "songs", count)
     result = build_corpus([root / "songs"], root / "corpus", MuseNetTokenizer(), validation_fraction=0.3, test_fraction=0.0)

@@ -85,7 +85,7 @@ class MusicStatistics:
                 "source": self.source, "notes": self.notes}
 
     @classmethod
-    def from_config(cls, config) -> "MusicStatistics":
+    def from_config(cls, config) -> MusicStatistics:
         """The statistics a model config carries, or the defaults."""
         data = getattr(config, CONFIG_KEY, None)
         return cls(**data) if data else cls()

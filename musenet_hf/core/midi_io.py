@@ -185,7 +185,7 @@ class _NoteReader:
         state.release_all(now, self._emit)
         return now
 
-    def _handle(self, msg, now: float, st: "_ChannelState") -> None:
+    def _handle(self, msg, now: float, st: _ChannelState) -> None:
         ch = msg.channel
         if msg.type == "program_change":
             st.program[ch] = msg.program

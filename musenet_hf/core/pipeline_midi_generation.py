@@ -23,14 +23,14 @@ import torch
 from transformers import GenerationConfig, Pipeline
 from transformers.utils.logging import tqdm
 
-from .vocabulary import EOS
 from .codec import Header
+from .guards import MusicStatistics, music_guards
 from .logits_processors import forbidden_event_mask
-from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding
 from .midi_io import Note
 from .quantization import int8_available, quantize_int8
 from .sampling import SAMPLING_DEFAULTS
-from .guards import MusicStatistics, music_guards
+from .sliding_window import MusicRequest, SlidingWindowGenerator, blended_style_embedding
+from .vocabulary import EOS
 
 DEFAULT_SECONDS = 30.0  # MuseNet's demo pieces ran for tens of seconds
 DEFAULT_INSTRUMENTS = ("piano",)  # with neither instruments nor a primer, MuseNet's default too
@@ -297,7 +297,10 @@ class MidiGenerationPipeline(Pipeline):
                 "seconds": decoded.steps * self.tokenizer.musenet_vocab.config.step_seconds,
                 "notes": len(decoded.notes),
                 "instruments": [names[f] for f in sorted({n.family for n in decoded.notes})],
-                "notes_per_instrument": {names[f]: sum(n.family == f for n in decoded.notes) for f in request_families(request, self.tokenizer.musenet_vocab, decoded.notes)},
+                "notes_per_instrument": {
+                    names[f]: sum(n.family == f for n in decoded.notes)
+                    for f in request_families(request, self.tokenizer.musenet_vocab, decoded.notes)
+                },
                 "style": request.style,
             })
         return results

@@ -7,8 +7,8 @@ Units: time is counted in 10 ms steps (``wait:N`` advances the clock N steps); t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from transformers import LogitsProcessorList

@@ -21,9 +21,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedConfig
 from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
-from .vocabulary import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, EncodingConfig, Vocabulary
 from .codec import Header, decode_ids, encode_events, encode_score, header_ids
 from .midi_io import Score, read_midi, write_midi
+from .vocabulary import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, EncodingConfig, Vocabulary
 
 
 class MuseNetTokenizerKeyConfig(PreTrainedConfig):

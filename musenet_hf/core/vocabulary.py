@@ -135,7 +135,7 @@ class EncodingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "EncodingConfig":
+    def from_dict(cls, data: dict | None) -> EncodingConfig:
         return cls(**(data or {}))
 
 

@@ -184,8 +184,8 @@ def _vocab_for(config_json: str):
 
 
 def _tokenize_batch(batch: dict, config_json: str, id_dtype: str) -> dict:
-    from ..core.errors import MidiError
     from ..core.codec import encode_score
+    from ..core.errors import MidiError
     from ..core.midi_io import read_midi
 
     vocab = _vocab_for(config_json)
@@ -347,9 +347,9 @@ def _fingerprint(files, skipped, tok, validation, test, licences, id_dtype) -> s
 
 def _encoder_source_hash() -> str:
     """A hash of the code that turns MIDI into ids: a changed encoder must not reuse ids it did not write."""
-    from ..core import vocabulary as encoding
     from ..core import codec as events
     from ..core import midi_io
+    from ..core import vocabulary as encoding
 
     h = hashlib.sha256()
     for module in (encoding, events, midi_io):

@@ -19,7 +19,7 @@ class RoundTrip:
     kept: int = 0  # matched within tolerance (pitch, family, onset, end, velocity bin)
     tokens: int = 0
 
-    def __iadd__(self, other: "RoundTrip") -> "RoundTrip":
+    def __iadd__(self, other: RoundTrip) -> RoundTrip:
         self.notes += other.notes
         self.kept += other.kept
         self.tokens += other.tokens

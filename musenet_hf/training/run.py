@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from transformers.utils import logging
 
+from ..core.guards import CONFIG_KEY, corpus_music_statistics
 from ..data.augmentation import AugmentConfig
 from ..data.corpus import corpus_for_training, validation_split
 from ..data.windows import MidiCollator, MidiWindows
 from ..evaluation.likelihood import note_on_table
-from ..core.guards import CONFIG_KEY, corpus_music_statistics
 from ..modeling.presets import base_tokenizer, default_generation_config, model_for_training
 from .accelerator import hardware_description, make_accelerator
 from .arguments import DataArguments, ModelArguments, TrainingArguments, flat_config, validate_arguments
