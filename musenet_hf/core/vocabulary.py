@@ -79,7 +79,7 @@ class MidiLimits:
     max_delta_ticks: int = 0x0FFFFFFF  # the 4-byte variable-length maximum of the MIDI spec
     # Simultaneous voices of one key (family, pitch) after quantisation; the densest real file measured has
     # far fewer (README, "Encoding choices"). Each voice past the first costs <voice:skip> tokens to address.
-    max_voices_per_key: int = 64
+    max_voices_per_key: int = 1024
     # Note-ons in one 10 ms step (all families): a full orchestral tutti stays well under it.
     max_onsets_per_step: int = 512
     # CPU seconds that reading, and then encoding, one file may take (``WorkBudget``); the other limits keep
