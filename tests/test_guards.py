@@ -5,7 +5,6 @@ random model (whose music, unguarded, has exactly the faults the guards prevent)
 import numpy as np
 import pytest
 import torch
-from pipeline_fixtures import tiny_model_dir  # noqa: F401
 from transformers import pipeline
 
 from musenet_hf.core.codec import Header, encode_notes, header_ids
