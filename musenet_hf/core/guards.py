@@ -281,15 +281,20 @@ class DrumRateGuard(LogitsProcessor):
         max_hits_per_second (`float`): the cap, e.g. ``MusicStatistics.drum_hits_per_second``.
     """
 
-    def __init__(self, vocab: Vocabulary, max_hits_per_second: float):
+    def __init__(self, vocab: Vocabulary, max_hits_per_second: float, histories: list[list[int]] | None = None):
         self.vocab = vocab
+        self.histories = histories
         self.tracker = _Tracker(vocab)
         self.cap = max(1, math.floor(max_hits_per_second * DRUM_RATE_WINDOW_STEPS * vocab.config.step_seconds))
         fam = vocab.drum_index
         self.bins = [vocab.note_on_id(fam, b, 0) for b in range(vocab.nbins)]  # add the pitch to get an id
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        first = self.tracker.rows is None
         rows = self.tracker.update(input_ids)
+        if first and self.histories is not None:
+            for row, history in zip(rows, self.histories):
+                self._seed_from_history(row, history)
         scores = scores.clone()
         for r, row in enumerate(rows):
             for pitch, hits in row.hits.items():
@@ -298,6 +303,23 @@ class DrumRateGuard(LogitsProcessor):
                 if len(hits) >= self.cap or (hits and hits[-1] == row.now):
                     scores[r, [b + pitch for b in self.bins]] = NEG_INF
         return scores
+
+
+    def _seed_from_history(self, row, history: list[int]) -> None:
+        """Add the hits of the second before a slid window began (in the row's history, not in the window),
+        at negative times of the window's clock, so the cap holds across a slide."""
+        v = self.vocab
+        steps = v.wait_steps(history)
+        clock = np.cumsum(steps) - steps  # time each token sounds at, in the history's clock
+        start = int(steps.sum()) - row.now  # the history time the window's clock counts from
+        drums = np.flatnonzero((v.kinds(history) == v.KIND_ON) & (v.note_family(history) == v.drum_index))
+        for i in drums[(clock[drums] < start) & (clock[drums] > start - DRUM_RATE_WINDOW_STEPS)]:
+            hits = row.hits.setdefault(int(v.pitch(history[i])), deque())
+            hits.appendleft(int(clock[i]) - start)
+        for hits in row.hits.values():
+            ordered = sorted(hits)
+            hits.clear()
+            hits.extend(ordered)
 
 
 class InstrumentEntryGuard(LogitsProcessor):
@@ -393,13 +415,14 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): the checkpoint's statistics.
         note_guard / drum_guard / entry_guard (`bool`, default True): which guards to use.
-        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``).
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
+            entry and drum guards read what came before a slid window from them.
     """
     guards: list[LogitsProcessor] = []
     if entry_guard:
         guards.append(InstrumentEntryGuard(vocab, histories=histories))
     if drum_guard:
-        guards.append(DrumRateGuard(vocab, statistics.drum_hits_per_second))
+        guards.append(DrumRateGuard(vocab, statistics.drum_hits_per_second, histories=histories))
     if note_guard:
         guards.append(NoteLengthGuard(vocab, statistics))  # last: its forcing must not be rescaled
     return guards

@@ -273,7 +273,9 @@ class MidiGenerationPipeline(Pipeline):
         """The model ``generate`` runs: ``self.model``, or its int8 copy (see ``quantize`` in the class docstring)."""
         on_cpu = self.device.type == "cpu"
         if quantize is None:
-            quantize = DEFAULT_QUANTIZE_ON_CPU and on_cpu and int8_available()
+            # an unmerged LoRA adapter's layers wrap the base's: quantizing would replace what they wrap
+            adapter = getattr(self.model, "peft_config", None) is not None
+            quantize = DEFAULT_QUANTIZE_ON_CPU and on_cpu and int8_available() and not adapter
         if not quantize:
             return self.model
         if not on_cpu:
