@@ -313,13 +313,9 @@ class DrumRateGuard(LogitsProcessor):
         clock = np.cumsum(steps) - steps  # time each token sounds at, in the history's clock
         start = int(steps.sum()) - row.now  # the history time the window's clock counts from
         drums = np.flatnonzero((v.kinds(history) == v.KIND_ON) & (v.note_family(history) == v.drum_index))
-        for i in drums[(clock[drums] < start) & (clock[drums] > start - DRUM_RATE_WINDOW_STEPS)]:
-            hits = row.hits.setdefault(int(v.pitch(history[i])), deque())
-            hits.appendleft(int(clock[i]) - start)
-        for hits in row.hits.values():
-            ordered = sorted(hits)
-            hits.clear()
-            hits.extend(ordered)
+        recent = drums[(clock[drums] < start) & (clock[drums] > start - DRUM_RATE_WINDOW_STEPS)]
+        for i in recent[::-1]:  # latest first: each goes in front of the window's own (later) hits, in time order
+            row.hits.setdefault(int(v.pitch(history[i])), deque()).appendleft(int(clock[i]) - start)
 
 
 class InstrumentEntryGuard(LogitsProcessor):
