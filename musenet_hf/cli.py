@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "musenet_hf.commands.push",
     "musenet_hf.commands.evaluate",
     "musenet_hf.commands.train",
+    "musenet_hf.commands.statistics",
 ]
 
 

@@ -10,9 +10,11 @@ from transformers import pipeline
 from musenet_hf.core.codec import Header, encode_notes, header_ids
 from musenet_hf.core.guards import (
     CONFIG_KEY,
+    DEFAULT_NOTES_PER_SECOND,
     DrumRateGuard,
     InstrumentEntryGuard,
     MusicStatistics,
+    NoteDensityGuard,
     NoteLengthGuard,
     music_statistics,
 )
@@ -78,14 +80,50 @@ def test_entry_guard_shifts_note_on_share_without_changing_note_on_total(tokeniz
     assert torch.equal(solo, scores)
 
 
-def test_music_statistics_learns_quantiles_and_drum_peak(tokenizer):
+def _family_ons(vocab, fam):
+    return slice(vocab.on_start + fam * vocab.nbins * 128, vocab.on_start + (fam + 1) * vocab.nbins * 128)
+
+
+def test_density_guard_forbids_a_family_at_its_cap_only(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    stats = MusicStatistics(notes_per_second={"piano": 1.0})  # 5 notes in any 5 s
+    piano = [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(50)]
+    scores = torch.zeros(1, vocab.size)
+    at_cap = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 5), scores)
+    assert torch.isinf(at_cap[0, _family_ons(vocab, PIANO)]).all()
+    assert torch.isfinite(at_cap[0, _family_ons(vocab, BASS)]).all()  # bass has the default cap, far away
+    assert torch.isfinite(at_cap[0, vocab.wait_start : vocab.tempo_start]).all()
+    under = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 4), scores)
+    assert torch.equal(under, scores)
+    # once the first note is more than 5 s old, the family may play again
+    later = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 5 + vocab.wait_ids(260)), scores)
+    assert torch.isfinite(later[0, _family_ons(vocab, PIANO)]).all()
+
+
+def test_density_guard_counts_the_notes_before_a_slid_window(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    stats = MusicStatistics(notes_per_second={"piano": 1.0})
+    piano = [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(50)]
+    history = piano * 5  # the window holds only the last two notes; the three before it are 0.5-1.5 s older
+    window = _prompt(vocab, [PIANO], history[-4:])
+    scores = torch.zeros(1, vocab.size)
+    assert torch.equal(NoteDensityGuard(vocab, stats)(window, scores), scores)  # alone, the window is under the cap
+    seeded = NoteDensityGuard(vocab, stats, histories=[history])(window, scores)
+    assert torch.isinf(seeded[0, _family_ons(vocab, PIANO)]).all()
+
+
+def test_music_statistics_learns_quantiles_drum_rate_and_density(tokenizer):
     vocab = tokenizer.musenet_vocab
     notes = [Note(i * 0.5, i * 0.5 + 0.4, PIANO, 60 + i % 12, 80) for i in range(1200)]
-    notes += [Note(i * 0.125, i * 0.125 + 0.05, DRUMS, 42, 80) for i in range(80)]  # 8 hits a second
-    stats = music_statistics([encode_notes(notes, vocab)], vocab, source="test")
+    band = [Note(i * 0.125, i * 0.125 + 0.05, DRUMS, 42, 80) for i in range(80)]  # 8 hats a second for 10 s
+    band += [Note(i * 0.5, i * 0.5 + 0.05, DRUMS, 36, 80) for i in range(20)]
+    stats = music_statistics([encode_notes(notes, vocab), encode_notes(band, vocab)], vocab, source="test")
     assert stats.note_limits("piano") == pytest.approx((0.4, 1.0))  # hard floored at MIN_HARD_SECONDS
     assert stats.note_limits("bass") == (4.0, 8.0)  # no bass notes: the defaults
-    assert stats.drum_hits_per_second == pytest.approx(8.0)
+    assert stats.drum_hits_per_second == pytest.approx(8.0, rel=0.01)  # the hats: 80 hits over the ~10 s piece
+    assert stats.density_limit("piano") == pytest.approx(2.0)  # a note every half second, in every window
+    assert stats.density_limit("bass") == DEFAULT_NOTES_PER_SECOND  # too few windows: the default
+    assert MusicStatistics(**stats.to_dict()) == stats
 
 
 def _longest_note(result, tok):
@@ -135,3 +173,20 @@ def test_drum_guard_switch(guarded_pipe):
     kwargs = dict(instruments=["drums"], seconds=6, num_return_sequences=2, seed=0, note_guard=False, entry_guard=False)
     assert max(_peak_drum_rate(r, tok) for r in guarded_pipe(**kwargs)) <= 1
     assert max(_peak_drum_rate(r, tok) for r in guarded_pipe(**kwargs, drum_guard=False)) > 1
+
+
+def _peak_notes(result, tok, family, seconds=5.0):
+    t = np.sort([round(n.start, 2) for n in tok.decode_events(result["ids"]).notes if n.family == family])
+    if not len(t):
+        return 0
+    return int((np.searchsorted(t, t + seconds - 0.005, side="right") - np.arange(len(t))).max())
+
+
+def test_density_guard_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(notes_per_second={"piano": 2.0}).to_dict())
+    kwargs = dict(instruments=["piano"], seconds=12, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False)
+    on = guarded_pipe(**kwargs)
+    assert max(_peak_notes(r, tok, PIANO) for r in on) <= 10  # 2 notes/s over any 5 s, slides included
+    assert max(_peak_notes(r, tok, PIANO) for r in guarded_pipe(**kwargs, density_guard=False)) > 10

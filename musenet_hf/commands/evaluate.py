@@ -6,6 +6,7 @@ import json
 
 
 def register(sub) -> None:
+    from ..core.guards import GUARD_OPTIONS
     from ..evaluation import evaluate as ev
 
     p = sub.add_parser("evaluate", help="measure a checkpoint's music against real music (likelihood, statistics, control)")
@@ -25,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the pipeline's)")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the pipeline's)")
     p.add_argument("--no-guards", action="store_true",
-                   help="generate with the pipeline's music guards off (note_guard, drum_guard, entry_guard), to measure them")
+                   help="generate with the pipeline's music guards off (" + ", ".join(GUARD_OPTIONS) + "), to measure them")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -41,7 +42,9 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
     if args.no_guards:
-        sampling.update(note_guard=False, drum_guard=False, entry_guard=False)
+        from ..core.guards import GUARD_OPTIONS
+
+        sampling.update(dict.fromkeys(GUARD_OPTIONS, False))
 
     def announce(estimate: dict) -> None:
         print(f"estimated generation time: {estimate['estimate_minutes']:.1f} min "

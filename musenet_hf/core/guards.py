@@ -8,6 +8,8 @@
 - ``InstrumentEntryGuard``: an asked instrument that has not played for a while gets a larger share of the
   note-on probability, while the total probability of playing a note at all is unchanged, so the guard
   decides *who* plays, never *whether*. Prevents asked instruments that never enter.
+- ``NoteDensityGuard``: one instrument may not start more notes in any five seconds than the corpus's 99th
+  percentile of that instrument's five-second note rate. Prevents a wall of notes (a piano at 40 notes/s).
 
 The limits come from ``MusicStatistics``, learned from the training corpus (``music_statistics``) and saved
 in each checkpoint's ``config.json`` under ``musenet_music_statistics``; checkpoints without them use the
@@ -46,6 +48,19 @@ MIN_HARD_SECONDS = 1.0  # never force a note-off sooner than this, whatever a fa
 MAX_HARD_SECONDS = DEFAULT_HARD_SECONDS
 NOTE_OFF_MAX_BONUS = 8.0  # logit bonus of a note-off at the hard limit (e^8 ~ 3000x), growing linearly from 0
 DRUM_RATE_WINDOW_STEPS = 100  # the rate cap counts hits in the last second
+# The cap is the rate real pieces keep their busiest drum at: its hits over the piece's length, at this quantile
+# of the corpus's pieces with drums (default corpus: 7.85 hits/s; a burst measure such as the busiest second
+# would be 15 there, from rolls and flams, and a drum held at that rate for a minute is a machine gun).
+DRUM_QUANTILE = 0.99
+# Note density: notes a family starts in the last five seconds (a bar or two: long enough that a chord or a
+# fill does not count as a rate, short enough to catch a dense stretch), capped at the corpus's
+# DENSITY_QUANTILE of that family's five-second rates in the windows where it plays.
+DENSITY_WINDOW_STEPS = 500
+DENSITY_QUANTILE = 0.99
+# Used for a family the statistics do not cover: the default corpus's busiest family at DENSITY_QUANTILE
+# (guitar, 23.7 notes/s over five seconds; piano 16.4, drums 21.0, bass 10.8).
+DEFAULT_NOTES_PER_SECOND = 24.0
+MIN_WINDOWS_FOR_DENSITY = 100  # a family seen in fewer windows keeps the default
 # Instrument entry: after ENTRY_PATIENCE_SECONDS without a note-on, an asked family's share of the note-on
 # probability is raised toward an equal share (1 / asked families) over ENTRY_RAMP_SECONDS. Two bars at
 # 120 bpm is a long rest for a band instrument; the ramp keeps short rests untouched.
@@ -66,12 +81,15 @@ class MusicStatistics:
         drum_hits_per_second (`float`, defaults to 8.0): the most hits one drum may get in one second.
         source (`str`): what the statistics were computed from.
         notes (`dict[str, int]`): notes counted per family.
+        notes_per_second (`dict[str, float]`): family name -> the most notes per second it may start, counted
+            over ``DENSITY_WINDOW_STEPS`` (``DEFAULT_NOTES_PER_SECOND`` for a family not listed).
     """
 
     note_length_seconds: dict = field(default_factory=dict)
     drum_hits_per_second: float = DEFAULT_DRUM_HITS_PER_SECOND
     source: str = "defaults"
     notes: dict = field(default_factory=dict)
+    notes_per_second: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -80,9 +98,13 @@ class MusicStatistics:
             return DEFAULT_SOFT_SECONDS, DEFAULT_HARD_SECONDS
         return float(limits["soft"]), float(limits["hard"])
 
+    def density_limit(self, family: str) -> float:
+        """The most notes per second a family may start (over ``DENSITY_WINDOW_STEPS``)."""
+        return float(self.notes_per_second.get(family, DEFAULT_NOTES_PER_SECOND))
+
     def to_dict(self) -> dict:
         return {"note_length_seconds": self.note_length_seconds, "drum_hits_per_second": self.drum_hits_per_second,
-                "source": self.source, "notes": self.notes}
+                "source": self.source, "notes": self.notes, "notes_per_second": self.notes_per_second}
 
     @classmethod
     def from_config(cls, config) -> MusicStatistics:
@@ -102,27 +124,29 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     Returns:
         `MusicStatistics`: per family the ``SOFT_QUANTILE`` / ``HARD_QUANTILE`` note lengths (families with
         fewer than ``MIN_NOTES_FOR_STATISTIC`` notes are left to the defaults; hard limits clipped to
-        ``MIN_HARD_SECONDS``..``MAX_HARD_SECONDS``), and the most hits one drum gets in any ``DRUM_RATE_WINDOW_STEPS`` window of a
-        piece, taken at the corpus's 99.9th percentile of pieces so one broken file does not set it.
+        ``MIN_HARD_SECONDS``..``MAX_HARD_SECONDS``), the rate of a piece's busiest drum (its hits over the
+        piece's length) at the corpus's ``DRUM_QUANTILE`` of pieces with drums; per family
+        the ``DENSITY_QUANTILE`` of its note rates over the ``DENSITY_WINDOW_STEPS`` windows where it plays.
     """
     step = vocab.config.step_seconds
     lengths: dict[int, list[float]] = {}
     drum_peaks: list[float] = []
+    rates: dict[int, list[np.ndarray]] = {}
     window = DRUM_RATE_WINDOW_STEPS * step
+    density_window = DENSITY_WINDOW_STEPS * step
     for ids in sequences:
         notes = decode_ids(list(ids), vocab).notes
+        for fam, per_window in _window_counts(notes, density_window).items():
+            rates.setdefault(fam, []).append(per_window / density_window)
         hits: dict[int, list[float]] = {}
         for n in notes:
             if n.family == vocab.drum_index:
                 hits.setdefault(n.pitch, []).append(n.start)
             else:
                 lengths.setdefault(n.family, []).append(n.end - n.start)
-        peak = 0
-        for starts in hits.values():
-            t = np.sort(np.asarray(starts))
-            peak = max(peak, int((np.searchsorted(t, t + window - step / 2, side="right") - np.arange(len(t))).max()))
         if hits:
-            drum_peaks.append(peak / window)
+            seconds = max(max(n.end for n in notes), window)
+            drum_peaks.append(max(len(starts) for starts in hits.values()) / seconds)
     limits, counts = {}, {}
     for fam, values in sorted(lengths.items()):
         name = vocab.families[fam]
@@ -131,9 +155,31 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             soft, hard = np.quantile(np.asarray(values), [SOFT_QUANTILE, HARD_QUANTILE])
             hard = min(max(float(hard), MIN_HARD_SECONDS), MAX_HARD_SECONDS)
             limits[name] = {"soft": round(min(float(soft), hard), 2), "hard": round(hard, 2)}
-    rate = float(np.quantile(drum_peaks, HARD_QUANTILE)) if drum_peaks else DEFAULT_DRUM_HITS_PER_SECOND
+    rate = float(np.quantile(drum_peaks, DRUM_QUANTILE)) if drum_peaks else DEFAULT_DRUM_HITS_PER_SECOND
     counts["drums"] = len(drum_peaks)
-    return MusicStatistics(limits, round(rate, 2), source, counts)
+    density = {}
+    for fam, parts in sorted(rates.items()):
+        values = np.concatenate(parts)
+        if len(values) >= MIN_WINDOWS_FOR_DENSITY:
+            density[vocab.families[fam]] = round(float(np.quantile(values, DENSITY_QUANTILE)), 2)
+    return MusicStatistics(limits, round(rate, 2), source, counts, density)
+
+
+def _window_counts(notes, seconds: float) -> dict[int, np.ndarray]:
+    """Per family, the notes it starts in each whole ``seconds`` window of the piece where it starts any."""
+    if not notes:
+        return {}
+    end = max(n.end for n in notes)
+    windows = int(end // seconds)
+    if windows < 1:
+        return {}
+    starts = np.array([n.start for n in notes])
+    families = np.array([n.family for n in notes])
+    out = {}
+    for fam in np.unique(families).tolist():
+        counts = np.bincount((starts[families == fam] // seconds).astype(int), minlength=windows + 1)[:windows]
+        out[fam] = counts[counts > 0]
+    return out
 
 
 def corpus_music_statistics(dataset, vocab: Vocabulary, max_pieces: int = MAX_STATISTICS_PIECES, seed: int = 0) -> MusicStatistics:
@@ -165,6 +211,7 @@ class _RowState:
         self.families: list[int] = []
         self.hits: dict[int, deque] = {}  # drum pitch -> steps of its recent hits
         self.last_onset: dict[int, int] = {}  # family -> step of its latest note-on
+        self.onsets: dict[int, deque] = {}  # family -> steps of its recent note-ons (kept by NoteDensityGuard)
         self.last_token = -1
 
 
@@ -184,6 +231,7 @@ class _Tracker:
         self.fifo = vocab.token_to_id[VOICE_FIFO]
         self.rows: list[_RowState] | None = None
         self.seen = 0
+        self.keep_onsets = False  # only the density guard reads (and trims) ``_RowState.onsets``
 
     def update(self, input_ids: torch.LongTensor) -> list[_RowState]:
         if self.rows is None:
@@ -209,6 +257,8 @@ class _Tracker:
                 elif kind == v.KIND_ON:
                     fam = self.family[tok]
                     row.last_onset[fam] = row.now
+                    if self.keep_onsets:
+                        row.onsets.setdefault(fam, deque()).append(row.now)
                     if self.key[tok] >= 0:
                         row.voices.setdefault(self.key[tok], []).append(row.now)
                     else:
@@ -309,13 +359,22 @@ class DrumRateGuard(LogitsProcessor):
         """Add the hits of the second before a slid window began (in the row's history, not in the window),
         at negative times of the window's clock, so the cap holds across a slide."""
         v = self.vocab
-        steps = v.wait_steps(history)
-        clock = np.cumsum(steps) - steps  # time each token sounds at, in the history's clock
-        start = int(steps.sum()) - row.now  # the history time the window's clock counts from
-        drums = np.flatnonzero((v.kinds(history) == v.KIND_ON) & (v.note_family(history) == v.drum_index))
-        recent = drums[(clock[drums] < start) & (clock[drums] > start - DRUM_RATE_WINDOW_STEPS)]
-        for i in recent[::-1]:  # latest first: each goes in front of the window's own (later) hits, in time order
-            row.hits.setdefault(int(v.pitch(history[i])), deque()).appendleft(int(clock[i]) - start)
+        for token, step in note_ons_before_window(history, v, row.now, DRUM_RATE_WINDOW_STEPS):
+            if v.note_family(token) == v.drum_index:
+                row.hits.setdefault(int(v.pitch(token)), deque()).appendleft(step)
+
+
+def note_ons_before_window(history: list[int], vocab: Vocabulary, window_steps: int, span: int) -> list[tuple[int, int]]:
+    """The note-ons of the ``span`` steps before a slid window began, latest first, as (token, step) with
+    steps on the window's clock (negative: before it). ``history`` is the row's whole piece so far, of which
+    the window (``window_steps`` long) is the tail."""
+    steps = vocab.wait_steps(history)
+    clock = np.cumsum(steps) - steps  # time each token sounds at, in the history's clock
+    start = int(steps.sum()) - window_steps  # the history time the window's clock counts from
+    ons = np.flatnonzero(vocab.kinds(history) == vocab.KIND_ON)
+    recent = ons[(clock[ons] < start) & (clock[ons] > start - span)]
+    # latest first: each goes in front of the window's own (later) note-ons, so deques stay in time order
+    return [(int(history[i]), int(clock[i]) - start) for i in recent[::-1]]
 
 
 class InstrumentEntryGuard(LogitsProcessor):
@@ -390,6 +449,48 @@ class InstrumentEntryGuard(LogitsProcessor):
         return out
 
 
+class NoteDensityGuard(LogitsProcessor):
+    """Forbids a family's note-ons while it has started its cap of notes in the last ``DENSITY_WINDOW_STEPS``
+    (the cap: ``MusicStatistics.density_limit`` notes per second). Waits, note-offs and the other families
+    keep their probabilities, so a dense stretch thins out instead of growing into a wall of notes.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        statistics (`MusicStatistics`): per-family note-rate caps.
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
+            note-ons before a slid window count against the cap.
+    """
+
+    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None):
+        self.vocab = vocab
+        self.histories = histories
+        self.tracker = _Tracker(vocab)
+        self.tracker.keep_onsets = True
+        seconds = DENSITY_WINDOW_STEPS * vocab.config.step_seconds
+        self.caps = [max(1, math.floor(statistics.density_limit(name) * seconds)) for name in vocab.families]
+        span = vocab.nbins * 128
+        self.on_slices = [slice(vocab.on_start + f * span, vocab.on_start + (f + 1) * span) for f in range(len(vocab.families))]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        first = self.tracker.rows is None
+        rows = self.tracker.update(input_ids)
+        v = self.vocab
+        if first and self.histories is not None:
+            for row, history in zip(rows, self.histories):
+                for token, step in note_ons_before_window(history, v, row.now, DENSITY_WINDOW_STEPS):
+                    row.onsets.setdefault(int(v.note_family(token)), deque()).appendleft(step)
+        out = scores
+        for r, row in enumerate(rows):
+            for fam, onsets in row.onsets.items():
+                while onsets and onsets[0] <= row.now - DENSITY_WINDOW_STEPS:
+                    onsets.popleft()
+                if len(onsets) >= self.caps[fam]:
+                    if out is scores:
+                        out = scores.clone()
+                    out[r, self.on_slices[fam]] = NEG_INF
+        return out
+
+
 def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
     """Steps from each family's last note-on in ``events`` to their end (from their start for a family
     that never plays: every family is a key)."""
@@ -403,18 +504,24 @@ def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
     return out
 
 
+# The pipeline's switches, one per guard, each on by default.
+GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard")
+
+
 def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
-                 entry_guard: bool = True, histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
+                 entry_guard: bool = True, density_guard: bool = True, histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
     """The guards that are switched on, fresh (they keep per-call state), in the order they must run.
 
     Args:
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): the checkpoint's statistics.
-        note_guard / drum_guard / entry_guard (`bool`, default True): which guards to use.
+        note_guard / drum_guard / entry_guard / density_guard (`bool`, default True): which guards to use.
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
-            entry and drum guards read what came before a slid window from them.
+            entry, drum and density guards read what came before a slid window from them.
     """
     guards: list[LogitsProcessor] = []
+    if density_guard:  # first: the entry guard then shares out only the note-ons a dense family may still play
+        guards.append(NoteDensityGuard(vocab, statistics, histories=histories))
     if entry_guard:
         guards.append(InstrumentEntryGuard(vocab, histories=histories))
     if drum_guard:

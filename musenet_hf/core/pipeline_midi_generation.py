@@ -24,7 +24,7 @@ from transformers import GenerationConfig, Pipeline
 from transformers.utils.logging import tqdm
 
 from .codec import Header
-from .guards import MusicStatistics, music_guards
+from .guards import GUARD_OPTIONS, MusicStatistics, music_guards
 from .logits_processors import forbidden_event_mask
 from .midi_io import Note
 from .quantization import int8_available, quantize_int8
@@ -38,7 +38,7 @@ DEFAULT_BPM = 120  # MIDI's implicit tempo
 # Options of the pipeline itself; every other keyword goes to ``model.generate``.
 PIPELINE_OPTIONS = (
     "style", "instruments", "seconds", "primer_seconds", "primer_notes", "bpm", "strict_instruments",
-    "allow_early_end", "num_return_sequences", "note_guard", "drum_guard", "entry_guard",
+    "allow_early_end", "num_return_sequences", *GUARD_OPTIONS,
 )
 FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation", "quantize")
 # KV cache when the call does not choose. bench/generate.py (6 layers x 512, one core's CPU time): the static
@@ -133,6 +133,8 @@ class MidiGenerationPipeline(Pipeline):
         drum_guard: True (default) caps each drum at the corpus's busiest-drum rate: no machine-gun drums.
         entry_guard: True (default) gives asked instruments that have been silent a larger share of the
             note-on probability, without making notes more likely: every asked instrument enters.
+        density_guard: True (default) caps the notes each instrument starts in any five seconds at the
+            corpus's 99th percentile: no wall of notes.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -180,7 +182,7 @@ class MidiGenerationPipeline(Pipeline):
     # --- preprocess: a MusicRequest from the call's options --------------------------------------
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
-                   note_guard=True, drum_guard=True, entry_guard=True):
+                   note_guard=True, drum_guard=True, entry_guard=True, density_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -201,15 +203,17 @@ class MidiGenerationPipeline(Pipeline):
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,
             target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
-            style=style, guards=self._guards(bool(note_guard), bool(drum_guard), bool(entry_guard)),
+            style=style, guards=self._guards(note_guard=bool(note_guard), drum_guard=bool(drum_guard),
+                                             entry_guard=bool(entry_guard), density_guard=bool(density_guard)),
         )}
 
-    def _guards(self, note_guard: bool, drum_guard: bool, entry_guard: bool):
-        """A factory of the switched-on musical guards (None when all are off)."""
-        if not (note_guard or drum_guard or entry_guard):
+    def _guards(self, **switches: bool):
+        """A factory of the switched-on musical guards (None when all are off); ``switches`` are
+        ``GUARD_OPTIONS``."""
+        if not any(switches.values()):
             return None
         vocab, statistics = self.tokenizer.musenet_vocab, MusicStatistics.from_config(self.model.config)
-        return lambda histories: music_guards(vocab, statistics, note_guard, drum_guard, entry_guard, histories)
+        return lambda histories: music_guards(vocab, statistics, histories=histories, **switches)
 
     def _resolve_style(self, style):
         """(style name for the header, blended embedding or None). Unknown names raise ``ValueError``."""

@@ -18,6 +18,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from musenet_hf.core.guards import GUARD_OPTIONS
+
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden.json"
 SHARED_MIDI = HERE.parents[2] / "shared" / "midi"
@@ -27,7 +29,7 @@ GENERATION_CALL = dict(
     style="pop", instruments=["piano", "bass", "drums", "guitar"], seconds=4.0, num_return_sequences=2, seed=0,
     num_threads=1, temperature=1.0, top_k=0, top_p=0.95,
     # the record is of the model and the sliding window; the musical guards (on by default) are tested apart
-    note_guard=False, drum_guard=False, entry_guard=False,
+    **dict.fromkeys(GUARD_OPTIONS, False),
 )
 
 
