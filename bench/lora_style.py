@@ -33,9 +33,19 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lora import REPO, VARIANTS, make_parser, run_variant  # noqa: E402  (bench/lora.py, the two training runs)
 
+def _bench_lora():
+    """bench/lora.py (the two training runs), loaded by path: bench/ holds a tokenize.py that must not shadow the stdlib's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_lora", Path(__file__).resolve().parent / "lora.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_lora = _bench_lora()
+REPO, VARIANTS, make_parser, run_variant = _lora.REPO, _lora.VARIANTS, _lora.make_parser, _lora.run_variant
 sys.path.insert(0, str(REPO))
 from musenet_hf.data.corpus import build_corpus, find_midi_files, load_corpus  # noqa: E402
 from musenet_hf.evaluation import control  # noqa: E402
@@ -67,6 +77,31 @@ def real_features(rows, tokenizer, seconds: float, cap: int, keep=lambda row: Tr
         decoded = tokenizer.decode_events(row["input_ids"])
         out.append((row["style"], clip_features(decoded.notes, float(decoded.header.bpm), seconds, list(tokenizer.instruments))))
     return out
+
+
+def held_out_bits_per_note(opts, splits, tokenizer, style: str) -> dict:
+    """The base's bits per note on the held-out pieces with their header's style set to ``style``.
+
+    Scores the windows ``train.py`` evaluates (the same context, batch, window choice and seed) with the model it
+    starts from (``model_for_training``: the base, grown by the new style's row), so with ``style=opts.style`` it
+    repeats LoRA's step-0 figure, and with ``opts.baseline_style`` it is the base under the nearest style it knows.
+    """
+    import torch
+    from accelerate import Accelerator
+
+    from musenet_hf.data.windows import MidiCollator, MidiWindows
+    from musenet_hf.evaluation.likelihood import note_on_table
+    from musenet_hf.modeling.presets import model_for_training
+    from musenet_hf.training.metrics import EVAL_BATCH_FACTOR, eval_batches, evaluate
+
+    new_id, asked_id = tokenizer.musenet_vocab.style_id(opts.style), tokenizer.musenet_vocab.style_id(style)
+    held = splits["test"].map(lambda ids: {"input_ids": [asked_id if i == new_id else i for i in ids]}, input_columns="input_ids")
+    model = model_for_training(tokenizer, model_name_or_path=opts.base, seed=0)
+    windows = MidiWindows(held, tokenizer, opts.context, seed=0)
+    batches = eval_batches(windows, opts.batch_size * EVAL_BATCH_FACTOR, opts.eval_windows)
+    note_on = torch.as_tensor(note_on_table(tokenizer.musenet_vocab))
+    totals = evaluate(model, windows, batches, MidiCollator(tokenizer.pad_token_id), Accelerator(cpu=True), note_on)
+    return {"style": style, **totals.metrics()}
 
 
 def generated_features(model: str, case: Case, opts) -> tuple[list[list[float]], dict]:
@@ -121,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     splits, tok = load_corpus(corpus)
     family = {"files": len(files), "train": len(splits["train"]), "held_out": [r["path"] for r in splits["test"]],
               "held_out_notes": int(sum(splits["test"]["notes"]))}
+    before = {s: held_out_bits_per_note(opts, splits, tok, s) for s in (opts.style, opts.baseline_style)}
+    print(json.dumps(before), flush=True)
     print(f"{opts.family}: {len(files)} files, {family['train']} train, held out {family['held_out']}", flush=True)
 
     # 2. both fine-tunes
@@ -158,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         generated[name] = {"asked": style, **recognition(classifier, opts.style, feats), **speed}
         print(name, json.dumps(generated[name]), flush=True)
 
-    result = {"settings": {k: v for k, v in vars(opts).items()}, "family": family, "training": rows,
+    result = {"settings": {k: v for k, v in vars(opts).items()}, "family": family, "base_held_out": before, "training": rows,
               "classifier_real": real, "generated": generated}
     (root / "results.json").write_text(json.dumps(result, indent=1, default=str))
     full, lora = rows["full"], rows["lora"]
@@ -166,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
           f"held-out: {len(family['held_out'])} pieces, {full['eval_notes']} notes")
     print(f"| | base (before) | full fine-tune | LoRA r={opts.rank} |")
     print("|---|---:|---:|---:|")
-    print(f"| held-out bits/note | {lora['bits_per_note_before']:.3f} | {full['bits_per_note_after']:.3f} | {lora['bits_per_note_after']:.3f} |")
+    print(f"| held-out bits/note | {lora['bits_per_note_before']:.3f} (as {opts.baseline_style}: "
+          f"{before[opts.baseline_style]['bits_per_note']:.3f}) | {full['bits_per_note_after']:.3f} | {lora['bits_per_note_after']:.3f} |")
     for key, fmt in (("trainable_parameters", "{:,}"), ("peak_rss_mb", "{:.0f} MB"), ("tokens_per_second", "{:.0f}"),
                      ("train_seconds", "{:.0f} s"), ("published_mb", "{:.2f} MB")):
         print(f"| {key} | | {fmt.format(full[key])} | {fmt.format(lora[key])} |")
