@@ -12,6 +12,9 @@ pieces are ones the bundled model never trained on either:
     musenet-hf corpus build ../shared/midi/pop909 --out /tmp/cpop --styles styles.json \\
         --tokenizer musenet_hf/default_model
     nice python bench/lora.py --data /tmp/cpop [--steps 30 --batch_size 4 --context 256 --threads 2]
+
+Both train float32 master weights; the full fine-tune is published in bf16, as the bundled model ships.
+``bench/lora_style.py`` reuses these runs for a new style learned from one groove family.
 """
 
 from __future__ import annotations

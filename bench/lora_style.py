@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     other = lambda path: path.startswith(opts.reference_prefix) and opts.family.lower() not in Path(path).name.lower()  # noqa: E731
     ref_train = ref_splits["train"].filter(other, input_columns="path")
     ref_test = ref_splits["test"].filter(other, input_columns="path")
-    train = real_features(splits["train"], tok, opts.seconds, MAX_TRAIN_PER_STYLE) + real_features(ref_train, ref_tok, opts.seconds, MAX_TRAIN_PER_STYLE)
+    train = real_features(splits["train"], tok, opts.seconds, MAX_TRAIN_PER_STYLE)
+    train += real_features(ref_train, ref_tok, opts.seconds, MAX_TRAIN_PER_STYLE)
     held_family = real_features(splits["test"], tok, opts.seconds, MAX_REAL_PER_STYLE)
     held_other = real_features(ref_test, ref_tok, opts.seconds, MAX_REAL_PER_STYLE)
     classifier, styles, counts = control.fit_style_classifier(train)
