@@ -12,6 +12,9 @@ pieces are ones the bundled model never trained on either:
     musenet-hf corpus build ../shared/midi/pop909 --out /tmp/cpop --styles styles.json \\
         --tokenizer musenet_hf/default_model
     nice python bench/lora.py --data /tmp/cpop [--steps 30 --batch_size 4 --context 256 --threads 2]
+
+Both train float32 master weights; the full fine-tune is published in bf16, as the bundled model ships.
+``bench/lora_style.py`` reuses these runs for a new style learned from one groove family.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def train_argv(opts, variant: str, out: Path) -> list[str]:
     }
     if variant == "lora":
         flags.update(lora=True, lora_rank=opts.rank, lora_alpha=2.0 * opts.rank)
+    else:
+        flags.update(save_dtype="bfloat16")  # published as the bundled model is (training itself keeps float32)
     argv = [sys.executable, str(REPO / "train.py")]
     for key, value in flags.items():
         argv += [f"--{key}", str(value)]
@@ -83,9 +88,9 @@ def total_parameters(folder: Path) -> int:
         return sum(math.prod(fh.get_slice(name).get_shape()) for name in fh.keys())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="a corpus built with the base's tokenizer (or a MIDI folder)")
+def make_parser(description: str = __doc__) -> argparse.ArgumentParser:
+    """The training options both variants share (``lora_style.py`` adds its own)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default=str(REPO / "musenet_hf" / "default_model"))
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch_size", type=int, default=4)
@@ -98,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval_windows", type=int, default=96, help="validation windows scored before and after")
     parser.add_argument("--logging_steps", type=int, default=5)
     parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    parser.add_argument("--data", required=True, help="a corpus built with the base's tokenizer (or a MIDI folder)")
     opts = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-lora-") as tmp:
         root = Path(opts.out or tmp)

@@ -53,6 +53,17 @@ def test_classifier_needs_two_styles():
     assert math.isnan(result.real_heldout_accuracy) and "2 styles" in result.skipped
 
 
+def test_fitted_classifier_names_the_style_and_drops_small_ones():
+    rng = np.random.default_rng(2)
+    train = [("ballad", features(slow_chords(rng))) for _ in range(6)] + [("funk", features(busy_band(rng))) for _ in range(6)]
+    train += [("rare", features(busy_band(rng))) for _ in range(control.MIN_STYLE_PIECES - 1)]
+    model, styles, counts = control.fit_style_classifier(train)
+    assert styles == ["ballad", "funk"] and counts["rare"] == control.MIN_STYLE_PIECES - 1
+    predicted = model.predict(np.asarray([features(busy_band(rng)), features(slow_chords(rng))], dtype=float))
+    assert list(predicted) == ["funk", "ballad"]
+    assert control.fit_style_classifier(train[:6])[0] is None
+
+
 def test_instrument_adherence():
     notes = [Note(i * 0.1, i * 0.1 + 0.1, PIANO, 60, 80) for i in range(9)] + [Note(0, 1, BASS, 40, 80)]
     stats = piece_statistics(notes, INSTRUMENTS, asked=["piano", "drums"])

@@ -61,6 +61,36 @@ class StyleAdherence:
     skipped: str = ""  # why the classifier did not run, when it did not
 
 
+def fit_style_classifier(train: list[tuple[str, list[float]]]):
+    """``(classifier, styles, counts)``: the style classifier fitted on real ``(style, features)`` pairs.
+
+    Only styles with at least ``MIN_STYLE_PIECES`` pieces take part (``styles``, sorted); ``counts`` holds every
+    style's piece count. The classifier is ``None`` when fewer than two styles qualify; otherwise a scikit-learn
+    pipeline whose ``predict`` takes an array of shape ``(pieces, features)`` and returns style names.
+
+    Args:
+        train (`list[tuple[str, list[float]]]`): real pieces to fit on (``style_features`` of each).
+    """
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    counts: dict[str, int] = {}
+    for style, _ in train:
+        counts[style] = counts.get(style, 0) + 1
+    styles = sorted(s for s, c in counts.items() if c >= MIN_STYLE_PIECES)
+    if len(styles) < 2:
+        return None, styles, counts
+    model = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+        LogisticRegression(max_iter=CLASSIFIER_MAX_ITER, random_state=CLASSIFIER_SEED),
+    )
+    fitted = [p for p in train if p[0] in styles]
+    model.fit(np.asarray([f for _, f in fitted], dtype=float), [s for s, _ in fitted])
+    return model, styles, counts
+
+
 def style_adherence(train: list[tuple[str, list[float]]], heldout: list[tuple[str, list[float]]],
                     generated: list[tuple[str, list[float]]]) -> StyleAdherence:
     """Trains on real ``(style, features)`` pairs and scores held-out real and generated pieces.
@@ -73,26 +103,13 @@ def style_adherence(train: list[tuple[str, list[float]]], heldout: list[tuple[st
         heldout (`list[tuple[str, list[float]]]`): real pieces the classifier never saw.
         generated (`list[tuple[str, list[float]]]`): generated pieces with the style they were asked for.
     """
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    counts: dict[str, int] = {}
-    for style, _ in train:
-        counts[style] = counts.get(style, 0) + 1
-    styles = sorted(s for s, c in counts.items() if c >= MIN_STYLE_PIECES)
+    model, styles, counts = fit_style_classifier(train)
     train = [p for p in train if p[0] in styles]
     heldout = [p for p in heldout if p[0] in styles]
     generated = [p for p in generated if p[0] in styles]
-    if len(styles) < 2:
+    if model is None:
         return StyleAdherence(styles, len(train), math.nan, 0, math.nan, 0, math.nan,
                               skipped=f"needs 2 styles with >= {MIN_STYLE_PIECES} real pieces, the reference has {styles}")
-    model = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-        LogisticRegression(max_iter=CLASSIFIER_MAX_ITER, random_state=CLASSIFIER_SEED),
-    )
-    model.fit(np.asarray([f for _, f in train], dtype=float), [s for s, _ in train])
 
     def accuracy(pieces) -> float:
         if not pieces:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import torch
 from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 
 from ..core.sampling import SAMPLING_DEFAULTS
@@ -97,8 +98,11 @@ def base_tokenizer(model_name_or_path: str | None = None, tokenizer_name_or_path
     return MuseNetTokenizer.from_pretrained(source) if source else MuseNetTokenizer()
 
 
+TRAINING_DTYPE = "float32"  # master weights: bf16 keeps 8 mantissa bits, so a step below ~1/256 of a weight is lost
+
+
 def model_for_training(tokenizer, preset: str = "small", dropout: float = 0.1, context_length: int | None = None,
-                       model_name_or_path: str | None = None, seed: int = 0):
+                       model_name_or_path: str | None = None, seed: int = 0, dtype: str = TRAINING_DTYPE):
     """A new model from ``preset``, or the checkpoint ``model_name_or_path`` with its embeddings grown to the tokenizer.
 
     Args:
@@ -108,13 +112,19 @@ def model_for_training(tokenizer, preset: str = "small", dropout: float = 0.1, c
         context_length (`int`, *optional*): ``n_positions`` in tokens instead of the preset's.
         model_name_or_path (`str`, *optional*): a checkpoint folder to fine-tune.
         seed (`int`, defaults to 0): seeds the initial weights (identical on every process and run).
+        dtype (`str`, defaults to ``TRAINING_DTYPE``): the dtype a checkpoint's weights are loaded in. A checkpoint
+            saved in bfloat16 (the bundled model) is upcast, so the optimizer updates float32 master weights;
+            ``--mixed_precision bf16`` still computes in bf16 where the hardware has it. ``"auto"`` keeps the
+            checkpoint's own dtype.
     """
     from transformers import AutoModelForCausalLM, set_seed
 
     set_seed(seed)
     if model_name_or_path is None:
         return build_model(preset, tokenizer, dropout, context_length)
-    model = AutoModelForCausalLM.from_pretrained(model_name_or_path, attn_implementation=ATTENTION)
+    # transformers >= 5 loads a checkpoint in its saved dtype by default ("auto"): bf16 for the bundled model
+    model = AutoModelForCausalLM.from_pretrained(model_name_or_path, attn_implementation=ATTENTION,
+                                                 dtype=dtype if dtype == "auto" else getattr(torch, dtype))
     if len(tokenizer) > model.config.vocab_size:
         # new style ids start from the mean embedding (transformers' mean_resizing), not from noise
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
