@@ -100,3 +100,27 @@ def test_generate_no_quantize_decodes_with_the_float_weights(tiny_model_dir, tmp
     fp32.save(tmp_path / "fp32.mid")
     tok = MuseNetTokenizer()
     assert tok.read_score(tmp_path / "musenet-1.mid").notes == tok.read_score(tmp_path / "fp32.mid").notes
+
+
+def test_generate_no_guard_switches_one_guard_off(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from musenet_hf import MuseNetTokenizer
+    from musenet_hf.core.guards import CONFIG_KEY, MusicStatistics
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    config[CONFIG_KEY] = MusicStatistics({"piano": {"soft": 0.3, "hard": 0.6}}).to_dict()
+    (model / "config.json").write_text(json.dumps(config))
+    tok = MuseNetTokenizer()
+
+    def longest(*flags):
+        out = tmp_path / "_".join(flags or ("on",))
+        assert cli_main(["generate", "--model", str(model), "--instruments", "piano", "--seconds", "8", "--seed", "0",
+                         "--out", str(out), *flags]) == 0
+        return max(n.end - n.start for n in tok.read_score(out / "musenet-1.mid").notes)
+
+    assert longest() <= 0.6 + 0.02
+    assert longest("--no-guard", "note", "--no-guard", "density") > 0.6 + 0.02

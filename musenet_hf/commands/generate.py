@@ -44,6 +44,8 @@ def register(sub) -> None:
                    help="also render each piece to audio with FluidSynth (see `musenet-hf render`)")
     p.add_argument("--roll", action="store_true", help="also draw each piece's piano roll as NAME-i.png")
     p.add_argument("--soundfont", default=None, help="General MIDI .sf2 for --audio (default: the system's)")
+    p.add_argument("--no-guard", action="append", default=[], choices=("note", "drum", "entry", "density"),
+                   help="switch one musical guard off (repeatable; all are on by default, see the README)")
     p.set_defaults(func=run)
 
 
@@ -72,6 +74,7 @@ def run(args) -> int:
         allow_early_end=args.allow_early_end, num_return_sequences=args.variations, seed=args.seed,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_threads=args.threads,
         progress_bar=True, quantize=False if args.no_quantize else None,
+        **{f"{name}_guard": False for name in args.no_guard},
     )
     try:
         if args.audio:  # no synthesizer or soundfont: say so before minutes of generation
