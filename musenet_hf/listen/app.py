@@ -46,7 +46,9 @@ class Playground:
         soundfont (`str`, *optional*, defaults to the system's): a GM soundfont; without a synthesizer the app
             still generates, shows piano rolls and downloads, and says why there is no audio.
         workdir (`str`, *optional*, defaults to a new temporary folder): where request folders are written.
-        num_threads (`int`, *optional*, defaults to torch's choice): CPU threads per generation.
+        num_threads (`int`, *optional*, defaults to torch's choice): torch's CPU threads, set once for the process
+            (``torch.set_num_threads`` is process-wide: setting and restoring it per call would let one request's
+            restore change the threads of another still running when ``concurrency`` > 1).
     """
 
     def __init__(self, model=None, max_seconds: float = MAX_SECONDS, soundfont=None, workdir=None, num_threads=None):
@@ -55,6 +57,10 @@ class Playground:
         self.pipe = load_pipeline(model)
         self.max_seconds = float(max_seconds)
         self.num_threads = num_threads
+        if num_threads:
+            import torch
+
+            torch.set_num_threads(int(num_threads))
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="musenet-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -104,7 +110,7 @@ class Playground:
             primer, style=style, instruments=list(instruments), strict_instruments=bool(strict),
             primer_seconds=_positive_or_none(primer_seconds), primer_notes=_int_or_none(_positive_or_none(primer_notes)),
             seconds=float(seconds), num_return_sequences=VARIATIONS, seed=_int_or_none(seed),
-            temperature=float(temperature), top_p=float(top_p), progress_bar=True, num_threads=self.num_threads,
+            temperature=float(temperature), top_p=float(top_p), progress_bar=True,
         )
         folder = self._request_dir()
         pieces = []
@@ -139,7 +145,7 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
         max_queue (`int`, *optional*, defaults to 16): requests that may wait; more are refused.
         soundfont (`str`, *optional*): see ``Playground``.
         workdir (`str`, *optional*): see ``Playground``.
-        num_threads (`int`, *optional*): CPU threads per generation.
+        num_threads (`int`, *optional*): torch's CPU threads, process-wide (see ``Playground``).
         playground (`Playground`, *optional*): an existing one (then the options above it are ignored).
 
     Returns:
@@ -225,10 +231,13 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
         inputs = [style, style2, blend, chosen, strict, primer, primer_seconds, primer_notes, seconds, temperature,
                   top_p, seed, history]
         results = [message, history, trail] + outputs
-        generate.click(run, inputs, results, concurrency_limit=concurrency, concurrency_id="generation")
+        # api names: what gradio_client calls (bench/app_load.py posts to /generate)
+        generate.click(run, inputs, results, concurrency_limit=concurrency, concurrency_id="generation",
+                       api_name="generate")
         for i, more in enumerate(continues):
-            more.click(_continuer(run, i, gr), inputs, results, concurrency_limit=concurrency, concurrency_id="generation")
-        step_back.click(back, [history], results)
+            more.click(_continuer(run, i, gr), inputs, results, concurrency_limit=concurrency, concurrency_id="generation",
+                       api_name=f"continue_{i + 1}")
+        step_back.click(back, [history], results, api_name="step_back")
     demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
     demo.playground = play
     return demo
