@@ -266,7 +266,8 @@ def main(argv=None) -> None:
         say(f"RSS after round {len(rounds)} minus after round 1: {growth:+.0f} MB over {args.requests * (len(rounds) - 1)} "
             f"more requests ({growth / (args.requests * (len(rounds) - 1)):+.1f} MB per request).")
     if args.out:
-        Path(args.out).write_text("# The playground under load (bench/app_load.py)\n\n" + "\n".join(lines) + "\n")
+        command = " ".join(["python -m bench.app_load", *(argv if argv is not None else sys.argv[1:])])
+        Path(args.out).write_text(f"# The playground under load\n\n`{command}`\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

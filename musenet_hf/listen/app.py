@@ -55,6 +55,7 @@ class Playground:
         from .. import load_pipeline
 
         self.pipe = load_pipeline(model)
+        self.model_name = str(model) if model else "the bundled model (musenet_hf/default_model)"
         self.max_seconds = float(max_seconds)
         self.num_threads = num_threads
         if num_threads:
@@ -190,7 +191,7 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
 
     with gr.Blocks(title="musenet_hf playground", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("# musenet_hf playground\nA style, instruments, maybe a primer: four variations to hear, "
-                    "see and download. Continue the one you like.")
+                    f"see and download. Continue the one you like.\n\nModel: `{play.model_name}`", elem_id="intro")
         history = gr.State([])
         with gr.Row():
             with gr.Column():
