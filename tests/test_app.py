@@ -285,3 +285,13 @@ def test_app_py_with_a_missing_model_says_so_in_one_line(tmp_path):
     output = (tmp_path / "app.log").read_text().strip().splitlines()
     assert output[-1].startswith(f"app.py: cannot load the model {missing}")
     assert "Traceback" not in "\n".join(output)
+
+
+@pytest.mark.slow
+def test_generate_twice_with_the_default_seed_gives_new_pieces(browser, served, tmp_path):
+    page = fresh_page(browser, served)
+    choose_instruments(page, {"piano"})
+    set_seconds(page, SECONDS)
+    first_hrefs, first = generate_pieces(page, served, tmp_path, "first")
+    _, second = generate_pieces(page, served, tmp_path, "second", first_hrefs)  # times out if the files repeat
+    assert [notes_of(m) for m in second] != [notes_of(m) for m in first]

@@ -34,6 +34,7 @@ MAX_QUEUE = 16  # waiting requests beyond this are refused with "queue full" ins
 KEPT_REQUESTS = 32  # request folders of MIDI/audio/PNG kept on disk (Gradio serves copies from its cache)
 CACHE_CLEANUP = (600, 3600)  # Gradio's cache: every 10 min, delete files older than an hour
 NO_STYLE = "none"  # the second style's "no blend" choice
+RANDOM_SEED = -1  # the seed field's "random" (any negative seed): 0 and up repeat their pieces
 AUDIO_FORMAT = "ogg"  # ~10x smaller than WAV, played by every current browser
 
 
@@ -110,7 +111,7 @@ class Playground:
         results = self.pipe(
             primer, style=style, instruments=list(instruments), strict_instruments=bool(strict),
             primer_seconds=_positive_or_none(primer_seconds), primer_notes=_int_or_none(_positive_or_none(primer_notes)),
-            seconds=float(seconds), num_return_sequences=VARIATIONS, seed=_int_or_none(seed),
+            seconds=float(seconds), num_return_sequences=VARIATIONS, seed=_seed_or_none(seed),
             temperature=float(temperature), top_p=float(top_p), progress_bar=True,
         )
         folder = self._request_dir()
@@ -129,6 +130,12 @@ class Playground:
 def _positive_or_none(value):
     """An empty or zero number field means "not set" (Gradio sends 0 or None for an empty gr.Number)."""
     return float(value) if value not in (None, "") and float(value) > 0 else None
+
+
+def _seed_or_none(value):
+    """A seed, or None (random) for an empty field or ``RANDOM_SEED``: the browser shows and sends 0 for an empty
+    gr.Number, so "empty" cannot mean random there (every Generate would repeat seed 0's four pieces)."""
+    return int(value) if value not in (None, "") and int(value) >= 0 else None
 
 
 def _int_or_none(value):
@@ -206,14 +213,14 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
                 primer = gr.File(label="primer (MIDI, optional)", file_types=[".mid", ".midi"], type="filepath",
                                  elem_id="primer")
                 with gr.Row():
-                    primer_seconds = gr.Number(value=None, label="primer seconds (empty: all)", elem_id="primer-seconds")
-                    primer_notes = gr.Number(value=None, label="primer notes (empty: all)", precision=0, elem_id="primer-notes")
+                    primer_seconds = gr.Number(value=0, label="primer seconds (0: all)", elem_id="primer-seconds")
+                    primer_notes = gr.Number(value=0, label="primer notes (0: all)", precision=0, elem_id="primer-notes")
                 seconds = gr.Slider(1.0, play.max_seconds, value=min(DEFAULT_SECONDS, play.max_seconds), step=1.0,
                                     label="length (seconds of new music)", elem_id="seconds")
                 with gr.Row():
                     temperature = gr.Slider(0.5, 1.5, value=1.0, step=0.05, label="temperature", elem_id="temperature")
                     top_p = gr.Slider(0.5, 1.0, value=0.95, step=0.01, label="top-p", elem_id="top-p")
-                    seed = gr.Number(value=None, label="seed (empty: random)", precision=0, elem_id="seed")
+                    seed = gr.Number(value=RANDOM_SEED, label=f"seed ({RANDOM_SEED}: random)", precision=0, elem_id="seed")
         with gr.Row():
             generate = gr.Button("Generate", variant="primary", elem_id="generate")
             step_back = gr.Button("Step back", elem_id="back")
