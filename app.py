@@ -17,10 +17,13 @@ def main(argv=None) -> None:
     parser.add_argument("--max-queue", type=int, default=MAX_QUEUE, help="requests that may wait")
     parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="longest piece per request")
     parser.add_argument("--soundfont", default=None, help="General MIDI .sf2 (default: the system's)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per generation")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (process-wide, shared by concurrent generations)")
     args = parser.parse_args(argv)
-    demo = build_app(args.model, concurrency=args.concurrency, max_seconds=args.max_seconds, max_queue=args.max_queue,
-                     soundfont=args.soundfont, num_threads=args.threads)
+    try:
+        demo = build_app(args.model, concurrency=args.concurrency, max_seconds=args.max_seconds,
+                         max_queue=args.max_queue, soundfont=args.soundfont, num_threads=args.threads)
+    except (OSError, ValueError) as exc:  # a missing or unreadable checkpoint: one line, not a traceback
+        parser.exit(2, f"app.py: cannot load the model {args.model or '(bundled)'}: {str(exc).splitlines()[0]}\n")
     demo.launch()  # Gradio reads GRADIO_SERVER_PORT and GRADIO_SERVER_NAME itself
 
 

@@ -5,14 +5,19 @@ Skips, saying why, where chromium/chromedriver, selenium or gradio are absent (R
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import mido
 import pytest
+from midi_fixtures import make_midi
 
 pytest.importorskip("gradio", reason="the app needs gradio: pip install -e '.[app]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need selenium: pip install -e '.[app,test]'")
@@ -28,6 +33,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 WAIT = 120  # seconds a generation may take on a loaded 2-core machine
 SECONDS = 2  # music per variation: enough to slide the tiny model's 64-token window
 DRUM_TAIL = 0.15  # a drum hit at the very end lasts drum_note_seconds (0.1 s) past the asked length
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -71,14 +77,19 @@ def choose_instruments(driver, names):
 
 
 def set_seconds(driver, value):
-    field = driver.find_element(By.CSS_SELECTOR, "#seconds input[type=number]")
+    set_number(driver, "seconds", value)
+
+
+def set_number(driver, elem_id, value):
+    """Type into a gr.Number, or a gr.Slider's number box."""
+    field = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input[type=number]")
     field.clear()
     field.send_keys(str(value))
     field.send_keys("\t")
 
 
-def choose_style(driver, name):
-    field = driver.find_element(By.CSS_SELECTOR, "#style input")
+def choose_style(driver, name, elem_id="style"):
+    field = driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input")
     field.click()
     field.clear()
     field.send_keys(name)
@@ -147,3 +158,140 @@ def test_corrupt_upload_shows_the_error_in_the_page(browser, tmp_path):
     WebDriverWait(browser, WAIT).until(lambda d: "Error" in d.find_element(By.ID, "message").text)
     assert "not a readable MIDI" in browser.find_element(By.ID, "message").text
     assert browser.find_element(By.ID, "generate").is_enabled()  # the app keeps working
+
+
+def fresh_page(driver, served):
+    """A new page load: a new Gradio session (empty history, no upload left by an earlier test)."""
+    driver.get(served)
+    WebDriverWait(driver, WAIT).until(EC.element_to_be_clickable((By.ID, "generate")))
+    return driver
+
+
+def notes_of(midi: mido.MidiFile) -> list[tuple]:
+    """(absolute tick, channel, pitch) of every note-on: what two pieces are compared by."""
+    notes = []
+    for track in midi.tracks:
+        tick = 0
+        for m in track:
+            tick += m.time
+            if m.type == "note_on" and m.velocity > 0:
+                notes.append((tick, m.channel, m.note))
+    return sorted(notes)
+
+
+def generate_pieces(driver, served, tmp_path, name, previous=None):
+    driver.find_element(By.ID, "generate").click()
+    hrefs = wait_for_variations(driver, previous)
+    return hrefs, [midi_of(data, tmp_path, f"{name}{i}.mid") for i, data in enumerate(downloads(driver, served))]
+
+
+@pytest.mark.slow
+def test_style_blend_reaches_the_model_and_gives_valid_midi(browser, served, tmp_path):
+    page = fresh_page(browser, served)
+    choose_instruments(page, {"piano"})
+    set_seconds(page, SECONDS)
+    set_number(page, "seed", 7)
+    plain_hrefs, plain = generate_pieces(page, served, tmp_path, "plain")
+    choose_style(page, "jazz", elem_id="style2")
+    set_number(page, "blend", 0.4)  # pop stays the header's style; the model gets 0.6 pop + 0.4 jazz
+    blend_hrefs, blended = generate_pieces(page, served, tmp_path, "blend", plain_hrefs)
+    for midi in blended:  # mido parsed each download: valid MIDI, the asked length, only the chosen instrument
+        assert {m.name for t in midi.tracks for m in t if m.type == "track_name"} <= {"piano"}
+        assert SECONDS - 0.05 < midi.length < SECONDS + DRUM_TAIL
+    assert any(notes_of(m) for m in blended)
+    choose_style(page, "none", elem_id="style2")  # the control: the same seed without the blend repeats itself
+    _, again = generate_pieces(page, served, tmp_path, "again", blend_hrefs)
+    assert [notes_of(m) for m in again] == [notes_of(m) for m in plain]
+    assert [notes_of(m) for m in blended] != [notes_of(m) for m in plain]
+
+
+@pytest.mark.slow
+def test_primer_without_the_chosen_instruments_shows_a_message_and_the_app_goes_on(browser, served, tmp_path):
+    page = fresh_page(browser, served)
+    violin = tmp_path / "violin.mid"
+    make_midi([(0.25 * i, 0.25 * i + 0.2, 0, 60 + i, 80, 40) for i in range(8)]).save(violin)  # GM 40: violin only
+    choose_instruments(page, {"piano"})
+    set_seconds(page, SECONDS)
+    page.find_element(By.CSS_SELECTOR, "#primer input[type=file]").send_keys(str(violin))
+    WebDriverWait(page, WAIT).until(lambda d: "violin.mid" in d.page_source)  # the upload finished
+    page.find_element(By.ID, "generate").click()
+    WebDriverWait(page, WAIT).until(lambda d: "Error" in d.find_element(By.ID, "message").text)
+    message = page.find_element(By.ID, "message").text
+    assert "primer has no notes for ['piano']" in message and "violin" in message
+    assert not page.find_elements(By.CSS_SELECTOR, "#midi-0 a[href]")  # nothing was generated
+
+    choose_instruments(page, {"piano", "violin"})  # the same page and upload, now with the primer's instrument
+    _, pieces = generate_pieces(page, served, tmp_path, "primed")
+    assert "Error" not in page.find_element(By.ID, "message").text
+    for midi in pieces:
+        assert {m.name for t in midi.tracks for m in t if m.type == "track_name"} <= {"piano", "violin"}
+        violin_track = next(t for t in midi.tracks if any(m.type == "track_name" and m.name == "violin" for m in t))
+        pitches = [pitch for _, _, pitch in notes_of(mido.MidiFile(tracks=[violin_track]))]
+        assert pitches[:8] == list(range(60, 68))  # the piece starts with the primer
+
+
+def app_py(args, tmp_path, port=None):
+    """``python app.py ARGS`` as a user starts it, with Gradio's own environment variables for the address."""
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port or free_port()),
+           "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    with open(tmp_path / "app.log", "w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, str(ROOT / "app.py"), *args], cwd=tmp_path, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+def wait_for_http(url, process, log):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"app.py exited with {process.returncode}: {log.read_text()[-2000:]}"
+        try:
+            return urllib.request.urlopen(url, timeout=5).read()
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"app.py did not answer on {url} within {WAIT} s: {log.read_text()[-2000:]}")
+
+
+@pytest.mark.slow
+def test_app_py_serves_its_model_on_gradio_server_port_and_bounds_the_length(tiny_model_dir, tmp_path):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    port = free_port()
+    server = app_py(["--model", str(tiny_model_dir), "--max-seconds", "3", "--threads", "1"], tmp_path, port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for_http(url, server, tmp_path / "app.log")
+        config = json.loads(urllib.request.urlopen(url + "config", timeout=30).read())
+        assert str(tiny_model_dir) in json.dumps(config)  # the page names the --model it serves
+        client = Client(url, verbose=False, download_files=str(tmp_path))
+        ask = ("pop", "none", 0.0, ["piano"], True, None, None, None)
+        with pytest.raises(AppError, match="greater than maximum value 3"):
+            client.predict(*ask, 5.0, 1.0, 0.95, 1, api_name="/generate")  # over --max-seconds
+        result = client.predict(*ask, 1.0, 1.0, 0.95, 1, api_name="/generate")  # the app goes on
+        assert not result[0].startswith("**Error")
+        midi = mido.MidiFile(result[4])  # message, trail, then (roll, audio, midi) per variation
+        assert {m.name for t in midi.tracks for m in t if m.type == "track_name"} <= {"piano"}
+        assert 0.95 < midi.length < 1.0 + DRUM_TAIL
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+@pytest.mark.slow
+def test_app_py_with_a_missing_model_says_so_in_one_line(tmp_path):
+    missing = tmp_path / "no-such-checkpoint"
+    server = app_py(["--model", str(missing)], tmp_path)
+    assert server.wait(WAIT) == 2
+    output = (tmp_path / "app.log").read_text().strip().splitlines()
+    assert output[-1].startswith(f"app.py: cannot load the model {missing}")
+    assert "Traceback" not in "\n".join(output)
+
+
+@pytest.mark.slow
+def test_generate_twice_with_the_default_seed_gives_new_pieces(browser, served, tmp_path):
+    page = fresh_page(browser, served)
+    choose_instruments(page, {"piano"})
+    set_seconds(page, SECONDS)
+    first_hrefs, first = generate_pieces(page, served, tmp_path, "first")
+    _, second = generate_pieces(page, served, tmp_path, "second", first_hrefs)  # times out if the files repeat
+    assert [notes_of(m) for m in second] != [notes_of(m) for m in first]

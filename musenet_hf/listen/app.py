@@ -34,6 +34,7 @@ MAX_QUEUE = 16  # waiting requests beyond this are refused with "queue full" ins
 KEPT_REQUESTS = 32  # request folders of MIDI/audio/PNG kept on disk (Gradio serves copies from its cache)
 CACHE_CLEANUP = (600, 3600)  # Gradio's cache: every 10 min, delete files older than an hour
 NO_STYLE = "none"  # the second style's "no blend" choice
+RANDOM_SEED = -1  # the seed field's "random" (any negative seed): 0 and up repeat their pieces
 AUDIO_FORMAT = "ogg"  # ~10x smaller than WAV, played by every current browser
 
 
@@ -46,15 +47,22 @@ class Playground:
         soundfont (`str`, *optional*, defaults to the system's): a GM soundfont; without a synthesizer the app
             still generates, shows piano rolls and downloads, and says why there is no audio.
         workdir (`str`, *optional*, defaults to a new temporary folder): where request folders are written.
-        num_threads (`int`, *optional*, defaults to torch's choice): CPU threads per generation.
+        num_threads (`int`, *optional*, defaults to torch's choice): torch's CPU threads, set once for the process
+            (``torch.set_num_threads`` is process-wide: setting and restoring it per call would let one request's
+            restore change the threads of another still running when ``concurrency`` > 1).
     """
 
     def __init__(self, model=None, max_seconds: float = MAX_SECONDS, soundfont=None, workdir=None, num_threads=None):
         from .. import load_pipeline
 
         self.pipe = load_pipeline(model)
+        self.model_name = str(model) if model else "the bundled model (musenet_hf/default_model)"
         self.max_seconds = float(max_seconds)
         self.num_threads = num_threads
+        if num_threads:
+            import torch
+
+            torch.set_num_threads(int(num_threads))
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="musenet-app-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -103,8 +111,8 @@ class Playground:
         results = self.pipe(
             primer, style=style, instruments=list(instruments), strict_instruments=bool(strict),
             primer_seconds=_positive_or_none(primer_seconds), primer_notes=_int_or_none(_positive_or_none(primer_notes)),
-            seconds=float(seconds), num_return_sequences=VARIATIONS, seed=_int_or_none(seed),
-            temperature=float(temperature), top_p=float(top_p), progress_bar=True, num_threads=self.num_threads,
+            seconds=float(seconds), num_return_sequences=VARIATIONS, seed=_seed_or_none(seed),
+            temperature=float(temperature), top_p=float(top_p), progress_bar=True,
         )
         folder = self._request_dir()
         pieces = []
@@ -124,6 +132,12 @@ def _positive_or_none(value):
     return float(value) if value not in (None, "") and float(value) > 0 else None
 
 
+def _seed_or_none(value):
+    """A seed, or None (random) for an empty field or ``RANDOM_SEED``: the browser shows and sends 0 for an empty
+    gr.Number, so "empty" cannot mean random there (every Generate would repeat seed 0's four pieces)."""
+    return int(value) if value not in (None, "") and int(value) >= 0 else None
+
+
 def _int_or_none(value):
     return int(value) if value not in (None, "") else None
 
@@ -139,7 +153,7 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
         max_queue (`int`, *optional*, defaults to 16): requests that may wait; more are refused.
         soundfont (`str`, *optional*): see ``Playground``.
         workdir (`str`, *optional*): see ``Playground``.
-        num_threads (`int`, *optional*): CPU threads per generation.
+        num_threads (`int`, *optional*): torch's CPU threads, process-wide (see ``Playground``).
         playground (`Playground`, *optional*): an existing one (then the options above it are ignored).
 
     Returns:
@@ -184,7 +198,7 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
 
     with gr.Blocks(title="musenet_hf playground", delete_cache=CACHE_CLEANUP) as demo:
         gr.Markdown("# musenet_hf playground\nA style, instruments, maybe a primer: four variations to hear, "
-                    "see and download. Continue the one you like.")
+                    f"see and download. Continue the one you like.\n\nModel: `{play.model_name}`", elem_id="intro")
         history = gr.State([])
         with gr.Row():
             with gr.Column():
@@ -199,14 +213,14 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
                 primer = gr.File(label="primer (MIDI, optional)", file_types=[".mid", ".midi"], type="filepath",
                                  elem_id="primer")
                 with gr.Row():
-                    primer_seconds = gr.Number(value=None, label="primer seconds (empty: all)", elem_id="primer-seconds")
-                    primer_notes = gr.Number(value=None, label="primer notes (empty: all)", precision=0, elem_id="primer-notes")
+                    primer_seconds = gr.Number(value=0, label="primer seconds (0: all)", elem_id="primer-seconds")
+                    primer_notes = gr.Number(value=0, label="primer notes (0: all)", precision=0, elem_id="primer-notes")
                 seconds = gr.Slider(1.0, play.max_seconds, value=min(DEFAULT_SECONDS, play.max_seconds), step=1.0,
                                     label="length (seconds of new music)", elem_id="seconds")
                 with gr.Row():
                     temperature = gr.Slider(0.5, 1.5, value=1.0, step=0.05, label="temperature", elem_id="temperature")
                     top_p = gr.Slider(0.5, 1.0, value=0.95, step=0.01, label="top-p", elem_id="top-p")
-                    seed = gr.Number(value=None, label="seed (empty: random)", precision=0, elem_id="seed")
+                    seed = gr.Number(value=RANDOM_SEED, label=f"seed ({RANDOM_SEED}: random)", precision=0, elem_id="seed")
         with gr.Row():
             generate = gr.Button("Generate", variant="primary", elem_id="generate")
             step_back = gr.Button("Step back", elem_id="back")
@@ -225,10 +239,13 @@ def build_app(model=None, concurrency: int = DEFAULT_CONCURRENCY, max_seconds: f
         inputs = [style, style2, blend, chosen, strict, primer, primer_seconds, primer_notes, seconds, temperature,
                   top_p, seed, history]
         results = [message, history, trail] + outputs
-        generate.click(run, inputs, results, concurrency_limit=concurrency, concurrency_id="generation")
+        # api names: what gradio_client calls (bench/app_load.py posts to /generate)
+        generate.click(run, inputs, results, concurrency_limit=concurrency, concurrency_id="generation",
+                       api_name="generate")
         for i, more in enumerate(continues):
-            more.click(_continuer(run, i, gr), inputs, results, concurrency_limit=concurrency, concurrency_id="generation")
-        step_back.click(back, [history], results)
+            more.click(_continuer(run, i, gr), inputs, results, concurrency_limit=concurrency, concurrency_id="generation",
+                       api_name=f"continue_{i + 1}")
+        step_back.click(back, [history], results, api_name="step_back")
     demo.queue(max_size=max_queue, default_concurrency_limit=concurrency)
     demo.playground = play
     return demo
