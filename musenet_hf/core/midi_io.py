@@ -101,6 +101,7 @@ def load_midi_file(source, limits: MidiLimits | None = None, budget: WorkBudget 
     else:
         raise TypeError(f"a MIDI source is a path, bytes or mido.MidiFile, not {type(source).__name__}")
     _check(len(data) > 0, source, "file is empty")
+    _check_chunks(data, source)
     try:
         midi = mido.MidiFile(file=_BoundedReader(data, source, limits, budget))
     except MidiError:
@@ -110,6 +111,31 @@ def load_midi_file(source, limits: MidiLimits | None = None, budget: WorkBudget 
     if isinstance(source, (str, os.PathLike)):
         midi.filename = os.fspath(source)
     return midi
+
+
+def _check_chunks(data: bytes, source) -> None:
+    """Walk the chunk headers the way mido will read them, so a file whose declared track lengths run past its
+    end fails in O(tracks) instead of after parsing every message up to the end of the data.
+
+    mido reads the ``MThd`` chunk, then exactly as many ``MTrk`` chunks as the header's (signed 16-bit) track
+    count, each until its declared length is consumed; a declared length past the end of the data can only end
+    in an ``EOFError`` once the whole rest of the file has been parsed.
+    """
+    if data[:4] != b"MThd" or len(data) < 14:
+        return  # mido raises its own error for these at once
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    tracks = int.from_bytes(data[10:12], "big", signed=True)
+    for index in range(max(tracks, 0)):
+        if pos + 8 > len(data) or data[pos : pos + 4] != b"MTrk":
+            return  # mido fails on the missing or foreign chunk header itself, without parsing further
+        size = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        remaining = len(data) - pos - 8
+        _check(
+            size <= remaining,
+            source,
+            f"track {index} declares {size} bytes but only {remaining} follow (truncated file or corrupt chunk length)",
+        )
+        pos += 8 + size
 
 
 def read_midi(source, config: EncodingConfig | None = None, vocab: Vocabulary | None = None) -> Score:
