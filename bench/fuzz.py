@@ -155,20 +155,26 @@ def outcome_of(data: bytes, vocab) -> str:
         return f"other: {type(exc).__name__}: {exc}"[:120]
 
 
-def run_case(args) -> tuple[int, str, str, float, int]:
-    """(index, kind, outcome, CPU seconds, worker peak RSS in KiB); outcome as ``outcome_of`` or 'timeout'."""
-    seed, index, timeout = args
-    kind, data = make_case(case_seed(seed, index), _SOURCES)
+def timed_outcome(data: bytes, vocab, timeout: float) -> tuple[str, float]:
+    """(``outcome_of`` or 'timeout', CPU seconds) for one case, stopped by a wall-clock alarm after ``timeout`` s."""
     signal.signal(signal.SIGALRM, _alarm)
     start = time.thread_time()
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        outcome = outcome_of(data, _VOCAB)
+        outcome = outcome_of(data, vocab)
     except CaseTimeout:
         outcome = "timeout"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    return index, kind, outcome, time.thread_time() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return outcome, time.thread_time() - start
+
+
+def run_case(args) -> tuple[int, str, str, float, int]:
+    """(index, kind, outcome, CPU seconds, worker peak RSS in KiB) of one case, in a worker."""
+    seed, index, timeout = args
+    kind, data = make_case(case_seed(seed, index), _SOURCES)
+    outcome, seconds = timed_outcome(data, _VOCAB, timeout)
+    return index, kind, outcome, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 @dataclasses.dataclass
