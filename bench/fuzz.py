@@ -189,7 +189,7 @@ class Summary:
     slow: list  # (index, kind, CPU seconds) of cases over SLOW_CASE_SECONDS
     max_cpu_seconds: float
     peak_rss_mb: float
-    planned: int | None = None  # the cases asked for, where the run was stopped before all were done
+    planned: int | None = None  # the cases asked for (more than ``cases`` in a progress line or a stopped run)
 
     @property
     def ok(self) -> bool:
@@ -197,7 +197,7 @@ class Summary:
 
     def lines(self) -> list[str]:
         n = self.outcomes
-        stopped = f" of {self.planned} planned, stopped early" if self.planned not in (None, self.cases) else ""
+        stopped = f" of {self.planned} planned" if self.planned not in (None, self.cases) else ""
         out = [f"cases {self.cases}{stopped} (seed {self.seed}, {self.sources} POP909 sources, {self.wall_seconds:.1f} s wall, "
                f"{self.cases / max(self.wall_seconds, 1e-9):.0f}/s)",
                f"accepted {n.get('accepted', 0)}"]
