@@ -168,28 +168,29 @@ def test_corpus_for_training_builds_a_midi_folder_once_and_refuses_another_encod
         corpus_for_training(cache, tmp_path / "unused", other, pinned="my-checkpoint")
 
 
-def _running_status_notes(count: int, same_step: bool) -> bytes:
-    """A type-0 file of ``count`` notes in running status: all on one key at tick 0 (the note bomb), or one after
-    another on 48 keys, 10 ticks apart (a long but well-formed piece, 2 messages a note)."""
+def _long_running_status_piece(count: int) -> bytes:
+    """A type-0 file of ``count`` notes one after another on 48 keys, 10 ticks apart, in running status: a long
+    but well-formed piece at 2 messages a note."""
     body = bytearray(b"\x00\x90\x3c\x40")
     for i in range(count):
-        pitch = 0x3C if same_step else 36 + i % 48
-        body += bytes([0, 0x3C, 0, 0, 0x3C, 0x40]) if same_step else bytes([5, pitch, 0x40, 5, pitch, 0])
+        body += bytes([5, 36 + i % 48, 0x40, 5, 36 + i % 48, 0])
     body += b"\x00\xff\x2f\x00"
     return b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk" + len(body).to_bytes(4, "big") + bytes(body)
 
 
 def test_files_over_a_limit_or_the_time_bound_are_skipped_and_the_build_goes_on(tmp_path):
+    from bench.fuzz import flood_bytes
+
     from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits
 
     root = tmp_path / "songs"
     write_song(root / "a.mid", [60, 62, 64, 65, 67])
     write_song(root / "b.mid", [72, 71, 69, 67], program=40)
-    (root / "bomb.mid").write_bytes(_running_status_notes(200_000, same_step=True))  # issue 14's 1.2 MB bomb
+    (root / "bomb.mid").write_bytes(flood_bytes(200_000))  # issue 14's 1.2 MB bomb
     # 20,000 notes (40,002 messages) under every count limit: only the time bound can stop it. Parsing alone
     # takes ~0.2 s of CPU on any machine, so a 0.05 s bound stops it for sure, while the two small songs (under
     # the 1,024 units between two clock checks) never meet the clock.
-    (root / "slow.mid").write_bytes(_running_status_notes(20_000, same_step=False))
+    (root / "slow.mid").write_bytes(_long_running_status_piece(20_000))
     tight = MuseNetTokenizer(musenet=EncodingConfig(limits=MidiLimits(max_cpu_seconds=0.05)).to_dict())
     result = build_corpus([root], tmp_path / "out", tight)
     skipped = {json.loads(line)["path"]: json.loads(line)["reason"] for line in (tmp_path / "out" / "skipped.jsonl").open()}

@@ -368,8 +368,9 @@ def test_a_call_just_inside_the_ranges_generates(gen):
 # --- the primer shares the per-file limits and time bound (issue 14) ---------------------------------------
 def _note_bomb(notes: int = 10_000) -> bytes:
     """``notes`` zero-length notes on one key at tick 0, in running status (the shape of issue 14's bomb)."""
-    body = b"\x00\x90\x3c\x40" + b"\x00\x3c\x00\x00\x3c\x40" * notes + b"\x00\xff\x2f\x00"
-    return b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk" + len(body).to_bytes(4, "big") + body
+    from bench.fuzz import flood_bytes
+
+    return flood_bytes(notes)
 
 
 @pytest.mark.parametrize("as_", ["path", "bytes", "MidiFile"])
