@@ -180,7 +180,6 @@ def _long_running_status_piece(count: int) -> bytes:
 
 def test_files_over_a_limit_or_the_time_bound_are_skipped_and_the_build_goes_on(tmp_path):
     from bench.fuzz import flood_bytes
-
     from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits
 
     root = tmp_path / "songs"
