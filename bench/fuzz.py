@@ -1,15 +1,24 @@
 """Fuzz the MIDI reader and encoder with seeded mutations of real files and structure-aware cases.
 
-Every case must end as accepted ids or a ``MidiError``, within ``--case-timeout`` seconds, in a worker
+Every case must end as accepted ids or a ``MidiError`` within ``SLOW_CASE_SECONDS`` of CPU time, in a worker
 whose peak RSS stays under 1 GB. Run: ``python bench/fuzz.py --cases 1000 --seed 0 --workers 2``.
-Prints: cases, accepted, MidiError by reason, other exceptions (must be 0), cases over 2 s (must be 0),
-peak RSS of the workers.
+Prints: cases, accepted, MidiError by reason, other exceptions (must be 0), cases that hit the per-case
+wall-clock timeout (must be 0), cases over 2 s of CPU time (must be 0), peak RSS of the workers.
+
+Case ``index`` of run ``seed`` is a pure function of (seed, index) and the source files, so any case the
+summary lists can be replayed alone: ``python bench/fuzz.py --seed 0 --case 106 [--save case.mid]``.
+
+Time is the case's CPU time in its worker (``time.thread_time``), not wall time: several workers (and other
+jobs) share the cores, and the per-file bound the library enforces (``MidiLimits.max_cpu_seconds``) is CPU
+time too. A wall-clock alarm (``--case-timeout``) still stops a case that somehow escapes that bound; it is
+reported as a timeout, never as a ``MidiError``.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import io
 import random
 import re
@@ -25,16 +34,25 @@ import mido
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED_POP909 = ROOT.parent / "shared" / "midi" / "pop909"
-SLOW_CASE_SECONDS = 2.0  # a case over this counts as slow (the target is none)
+SLOW_CASE_SECONDS = 2.0  # CPU seconds: a case over this counts as slow (the target is none)
+MAX_RSS_MB = 1024  # peak worker RSS must stay under this
+MAX_TASKS_PER_WORKER = 2000  # a fresh (forked, so cheap) worker now and then, so one case's garbage cannot pile up
+SEED_STRIDE = 1_000_003  # a prime: runs of different seeds draw disjoint case seeds for any run under 1M cases
+FLOOD_SIZES = (10_000, 100_000, 400_000)  # note pairs of a running-status flood (~60 KB, 600 KB, 2.4 MB)
+KINDS = ("byte flips", "truncation", "chunk length", "track count", "division", "max VLQ", "mido-built", "tempo or flood")
+
+
+def case_seed(seed: int, index: int) -> int:
+    """The random seed of case ``index`` in the run of ``seed``."""
+    return seed * SEED_STRIDE + index
 
 
 def _vlq_max() -> bytes:
     return b"\xff\xff\xff\x7f"
 
 
-def _tiny_event_flood(rng: random.Random) -> bytes:
-    """A track of many zero-delta running-status note events on one key (the note bomb's shape)."""
-    n = rng.choice([10_000, 100_000, 400_000])
+def flood_bytes(n: int) -> bytes:
+    """A type-0 file of ``n`` zero-length notes on one key, all at tick 0, in running status (the note bomb)."""
     body = b"\x00\x90\x3c\x40" + b"\x00\x3c\x00\x00\x3c\x40" * n + b"\x00\xff\x2f\x00"
     return b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" + b"MTrk" + len(body).to_bytes(4, "big") + body
 
@@ -61,14 +79,17 @@ def _structured(rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
-def make_case(seed: int, sources: list[bytes]) -> bytes:
-    """Case ``seed``: a mutated real file or a structure-aware one (deterministic in ``seed``)."""
+def make_case(seed: int, sources: list[bytes]) -> tuple[str, bytes]:
+    """Case ``seed`` (see ``case_seed``): (its kind, its bytes), a mutated source file or a structure-aware one.
+
+    Deterministic in ``seed`` and ``sources``; with no sources every case is mido-built.
+    """
     rng = random.Random(seed)
     kind = rng.randrange(8)
     if kind == 6 or not sources:
-        return _structured(rng)
+        return KINDS[6], _structured(rng)
     if kind == 7 and rng.random() < 0.05:
-        return _tiny_event_flood(rng)
+        return "flood", flood_bytes(rng.choice(FLOOD_SIZES))
     data = bytearray(rng.choice(sources))
     if kind == 0:  # byte flips
         for _ in range(rng.randint(1, 20)):
@@ -90,7 +111,12 @@ def make_case(seed: int, sources: list[bytes]) -> bytes:
     else:  # tempo metas at extremes
         for m in re.finditer(b"\xff\x51\x03", bytes(data)):
             data[m.end() : m.end() + 3] = rng.choice([b"\x00\x00\x01", b"\xff\xff\xff"])
-    return bytes(data)
+    return KINDS[kind], bytes(data)
+
+
+def source_paths(count: int = 20) -> list[str]:
+    """The first ``count`` POP909 files of ../shared/midi (none where it is absent)."""
+    return [str(p) for p in sorted(SHARED_POP909.rglob("*.mid"))[:count]]
 
 
 _SOURCES: list[bytes] = []
@@ -105,38 +131,141 @@ def _init(paths: list[str]) -> None:
     _VOCAB = Vocabulary(EncodingConfig())
 
 
-class _CaseTimeout(Exception):
-    pass
+class CaseTimeout(BaseException):
+    """The wall-clock alarm of one case. A ``BaseException``, so no ``except Exception`` in the library under
+    test can swallow it (a timeout once surfaced as a "not readable" ``MidiError`` that way)."""
 
 
 def _alarm(signum, frame):
-    raise _CaseTimeout
+    raise CaseTimeout
 
 
-def run_case(args) -> tuple[int, str, float, int]:
-    """(seed, outcome, seconds, worker peak RSS in KiB); outcome is 'accepted', 'MidiError: <reason class>',
-    'timeout' or 'other: <exception>'."""
-    seed, timeout = args
+def outcome_of(data: bytes, vocab) -> str:
+    """'accepted', 'MidiError: <reason, numbers as N>' or 'other: <exception>' for one case's bytes."""
     from musenet_hf.core.codec import encode_score
     from musenet_hf.core.errors import MidiError
     from musenet_hf.core.midi_io import read_midi
 
-    data = make_case(seed, _SOURCES)
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    start = time.perf_counter()
     try:
-        encode_score(read_midi(data, vocab=_VOCAB), _VOCAB)
-        outcome = "accepted"
+        encode_score(read_midi(data, vocab=vocab), vocab)
+        return "accepted"
     except MidiError as exc:
-        outcome = "MidiError: " + re.sub(r"[0-9][0-9.,]*", "N", exc.reason.split(" (")[0])[:60]
-    except _CaseTimeout:
-        outcome = "timeout"
+        return "MidiError: " + re.sub(r"[0-9][0-9.,]*", "N", exc.reason.split(" (")[0])[:60]
     except Exception as exc:  # must not happen: reported as a failure
-        outcome = f"other: {type(exc).__name__}: {exc}"[:120]
+        return f"other: {type(exc).__name__}: {exc}"[:120]
+
+
+def timed_outcome(data: bytes, vocab, timeout: float) -> tuple[str, float]:
+    """(``outcome_of`` or 'timeout', CPU seconds) for one case, stopped by a wall-clock alarm after ``timeout`` s."""
+    signal.signal(signal.SIGALRM, _alarm)
+    start = time.thread_time()
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        outcome = outcome_of(data, vocab)
+    except CaseTimeout:
+        outcome = "timeout"
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    return seed, outcome, time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return outcome, time.thread_time() - start
+
+
+def run_case(args) -> tuple[int, str, str, float, int]:
+    """(index, kind, outcome, CPU seconds, worker peak RSS in KiB) of one case, in a worker."""
+    seed, index, timeout = args
+    kind, data = make_case(case_seed(seed, index), _SOURCES)
+    outcome, seconds = timed_outcome(data, _VOCAB, timeout)
+    return index, kind, outcome, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+@dataclasses.dataclass
+class Summary:
+    cases: int
+    seed: int
+    sources: int
+    wall_seconds: float
+    outcomes: collections.Counter  # 'accepted', 'MidiError: ...', 'other', 'timeout' -> count
+    others: list  # (index, kind, outcome) of other exceptions
+    timeouts: list  # (index, kind) of cases stopped by the wall-clock alarm
+    slow: list  # (index, kind, CPU seconds) of cases over SLOW_CASE_SECONDS
+    max_cpu_seconds: float
+    peak_rss_mb: float
+    planned: int | None = None  # the cases asked for (more than ``cases`` in a progress line or a stopped run)
+
+    @property
+    def ok(self) -> bool:
+        return not self.others and not self.timeouts and not self.slow and self.peak_rss_mb < MAX_RSS_MB
+
+    def lines(self) -> list[str]:
+        n = self.outcomes
+        stopped = f" of {self.planned} planned" if self.planned not in (None, self.cases) else ""
+        out = [f"cases {self.cases}{stopped} (seed {self.seed}, {self.sources} POP909 sources, {self.wall_seconds:.1f} s wall, "
+               f"{self.cases / max(self.wall_seconds, 1e-9):.0f}/s)",
+               f"accepted {n.get('accepted', 0)}"]
+        out += [f"  {c:7d}  {r}" for r, c in n.most_common() if r.startswith("MidiError")]
+        out.append(f"other exceptions: {len(self.others)} {self.others[:5]}")
+        out.append(f"per-case timeouts: {len(self.timeouts)} {self.timeouts[:5]}")
+        worst = sorted(self.slow, key=lambda s: -s[2])[:5]
+        out.append(f"cases over {SLOW_CASE_SECONDS:g} s CPU: {len(self.slow)} {worst} (slowest case {self.max_cpu_seconds:.2f} s)")
+        out.append(f"peak worker RSS: {self.peak_rss_mb:.0f} MB")
+        return out
+
+
+def run(
+    cases: int, seed: int = 0, workers: int = 2, case_timeout: float = 20.0, paths: list[str] | None = None,
+    progress: int = 0,
+) -> Summary:
+    """Run cases 0..``cases``-1 of ``seed`` in ``workers`` processes, mutating the MIDI files ``paths``
+    (default ``source_paths()``); each case under a wall-clock alarm of ``case_timeout`` seconds.
+
+    With ``progress`` > 0 the summary so far is printed every ``progress`` cases. Stopped by Ctrl-C or SIGTERM,
+    it returns the summary of the cases done so far (``Summary.cases`` counts those, ``Summary.planned`` all).
+    """
+    paths = source_paths() if paths is None else paths
+    import musenet_hf.core.codec  # noqa: F401  (imported here, so forked workers start with it: ~9 s CPU each otherwise)
+
+    outcomes, others, timeouts, slow = collections.Counter(), [], [], []
+    rss = slowest = 0.0
+    done = 0
+    start = time.perf_counter()
+
+    def summary() -> Summary:
+        return Summary(done, seed, len(paths), time.perf_counter() - start, outcomes, others, timeouts, slow,
+                       slowest, rss / 1024, planned=cases)
+
+    jobs = [(seed, i, case_timeout) for i in range(cases)]
+    pool = Pool(workers, initializer=_init, initargs=(paths,), maxtasksperchild=MAX_TASKS_PER_WORKER)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the run like Ctrl-C
+    try:
+        for index, kind, outcome, seconds, peak in pool.imap_unordered(run_case, jobs, chunksize=4):
+            done += 1
+            outcomes["other" if outcome.startswith("other") else outcome] += 1
+            if outcome.startswith("other"):
+                others.append((index, kind, outcome))
+            elif outcome == "timeout":
+                timeouts.append((index, kind))
+            if seconds > SLOW_CASE_SECONDS:
+                slow.append((index, kind, round(seconds, 2)))
+            rss, slowest = max(rss, peak), max(slowest, seconds)
+            if progress and done % progress == 0 and done < cases:
+                print("\n".join(["--- progress", *summary().lines()]), flush=True)
+        pool.close()
+    except KeyboardInterrupt:
+        pool.terminate()
+    finally:
+        pool.join()
+        signal.signal(signal.SIGTERM, previous)
+    return summary()
+
+
+def replay(seed: int, index: int, paths: list[str], save: str | None = None) -> str:
+    """Run case ``index`` of ``seed`` alone in this process; returns a line with its kind, size, outcome and time."""
+    _init(paths)
+    kind, data = make_case(case_seed(seed, index), _SOURCES)
+    if save:
+        Path(save).write_bytes(data)
+    start = time.thread_time()
+    outcome = outcome_of(data, _VOCAB)
+    return f"case {index} of seed {seed}: {kind}, {len(data)} bytes -> {outcome} ({time.thread_time() - start:.2f} s CPU)"
 
 
 def main(argv=None) -> int:
@@ -144,30 +273,19 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--case-timeout", type=float, default=20.0)
+    ap.add_argument("--case-timeout", type=float, default=20.0, help="wall-clock seconds before a case is stopped")
     ap.add_argument("--sources", type=int, default=20, help="POP909 files to mutate")
+    ap.add_argument("--case", type=int, default=None, help="replay only this case index of --seed")
+    ap.add_argument("--save", default=None, help="with --case: write the case's bytes to this file")
+    ap.add_argument("--progress", type=int, default=0, help="print the summary so far every N cases")
     args = ap.parse_args(argv)
-    paths = [str(p) for p in sorted(SHARED_POP909.rglob("*.mid"))[: args.sources]]
-    seeds = [(args.seed * 1_000_003 + i, args.case_timeout) for i in range(args.cases)]
-    reasons, others, slow, rss = collections.Counter(), [], [], 0
-    start = time.perf_counter()
-    with Pool(args.workers, initializer=_init, initargs=(paths,), maxtasksperchild=200) as pool:
-        for seed, outcome, seconds, peak in pool.imap_unordered(run_case, seeds, chunksize=4):
-            reasons[outcome if not outcome.startswith("other") else "other"] += 1
-            if outcome.startswith("other") or outcome == "timeout":
-                others.append((seed, outcome))
-            if seconds > SLOW_CASE_SECONDS:
-                slow.append((seed, round(seconds, 2)))
-            rss = max(rss, peak)
-    wall = time.perf_counter() - start
-    print(f"cases {args.cases} (seed {args.seed}, {len(paths)} POP909 sources, {wall:.1f} s, {args.cases / wall:.0f}/s)")
-    print(f"accepted {reasons.pop('accepted', 0)}")
-    for reason, n in reasons.most_common():
-        print(f"  {n:7d}  {reason}")
-    print(f"other exceptions or timeouts: {len(others)} {others[:5]}")
-    print(f"cases over {SLOW_CASE_SECONDS:g} s: {len(slow)} {sorted(slow, key=lambda s: -s[1])[:5]}")
-    print(f"peak worker RSS: {rss / 1024:.0f} MB")
-    return 1 if others or slow or rss > 1024 * 1024 else 0
+    paths = source_paths(args.sources)
+    if args.case is not None:
+        print(replay(args.seed, args.case, paths, args.save))
+        return 0
+    summary = run(args.cases, args.seed, args.workers, args.case_timeout, paths, args.progress)
+    print("\n".join(summary.lines()))
+    return 0 if summary.ok else 1
 
 
 if __name__ == "__main__":

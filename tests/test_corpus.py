@@ -166,3 +166,37 @@ def test_corpus_for_training_builds_a_midi_folder_once_and_refuses_another_encod
     other = MuseNetTokenizer(musenet={"velocity_bins": 4})
     with pytest.raises(ValueError, match="different encoding"):
         corpus_for_training(cache, tmp_path / "unused", other, pinned="my-checkpoint")
+
+
+def _long_running_status_piece(count: int) -> bytes:
+    """A type-0 file of ``count`` notes one after another on 48 keys, 10 ticks apart, in running status: a long
+    but well-formed piece at 2 messages a note."""
+    body = bytearray(b"\x00\x90\x3c\x40")
+    for i in range(count):
+        body += bytes([5, 36 + i % 48, 0x40, 5, 36 + i % 48, 0])
+    body += b"\x00\xff\x2f\x00"
+    return b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk" + len(body).to_bytes(4, "big") + bytes(body)
+
+
+def test_files_over_a_limit_or_the_time_bound_are_skipped_and_the_build_goes_on(tmp_path):
+    from bench.fuzz import flood_bytes
+    from musenet_hf.core.vocabulary import EncodingConfig, MidiLimits
+
+    root = tmp_path / "songs"
+    write_song(root / "a.mid", [60, 62, 64, 65, 67])
+    write_song(root / "b.mid", [72, 71, 69, 67], program=40)
+    (root / "bomb.mid").write_bytes(flood_bytes(200_000))  # issue 14's 1.2 MB bomb
+    # 20,000 notes (40,002 messages) under every count limit: only the time bound can stop it. Parsing alone
+    # takes ~0.2 s of CPU on any machine, so a 0.05 s bound stops it for sure, while the two small songs (under
+    # the 1,024 units between two clock checks) never meet the clock.
+    (root / "slow.mid").write_bytes(_long_running_status_piece(20_000))
+    tight = MuseNetTokenizer(musenet=EncodingConfig(limits=MidiLimits(max_cpu_seconds=0.05)).to_dict())
+    result = build_corpus([root], tmp_path / "out", tight)
+    skipped = {json.loads(line)["path"]: json.loads(line)["reason"] for line in (tmp_path / "out" / "skipped.jsonl").open()}
+    assert skipped == {
+        "songs/bomb.mid": "file is 1200030 bytes, over the limit of 1000000",
+        "songs/slow.mid": "took over 0.05 s of CPU time (the per-file time limit)",
+    }
+    ds, _ = load_corpus(tmp_path / "out")
+    assert sorted(_rows(ds)) == ["songs/a.mid", "songs/b.mid"]  # the build went on past both
+    assert result.skipped == 2

@@ -363,3 +363,43 @@ def test_absurd_values_and_wrong_types_are_value_errors(gen, kwargs, message):
 def test_a_call_just_inside_the_ranges_generates(gen):
     out = gen(seconds=0.5, num_return_sequences=1, temperature=100.0, seed=0)
     assert out[0]["midi"] is not None
+
+
+# --- the primer shares the per-file limits and time bound (issue 14) ---------------------------------------
+def _note_bomb(notes: int = 10_000) -> bytes:
+    """``notes`` zero-length notes on one key at tick 0, in running status (the shape of issue 14's bomb)."""
+    from bench.fuzz import flood_bytes
+
+    return flood_bytes(notes)
+
+
+@pytest.mark.parametrize("as_", ["path", "bytes", "MidiFile"])
+def test_note_bomb_primer_is_a_midi_error_naming_it_before_any_generation(gen, tmp_path, as_):
+    data = _note_bomb()
+    path = tmp_path / "bomb.mid"
+    path.write_bytes(data)
+    primer, name = {"path": (str(path), str(path)), "bytes": (data, f"<{len(data)} bytes>"),
+                    "MidiFile": (mido.MidiFile(path), str(path))}[as_]
+    # 10,000 notes start in the first 10 ms step: the encoder's onset limit stops it, under the primer's own
+    # name, because encoding continues the primer's WorkBudget (whose source it is) instead of a new "<notes>" one
+    with pytest.raises(musenet_hf.MidiError, match="over 512 notes start in the 10 ms step 0") as info:
+        gen(primer, seconds=1)
+    assert info.value.source == name
+
+
+def test_primer_past_the_size_and_message_limits_fails_before_parsing(gen):
+    with pytest.raises(musenet_hf.MidiError, match="over the limit of 1000000"):
+        gen(_note_bomb(200_000), seconds=1)  # 1.2 MB: rejected by its size, before it is read
+    with pytest.raises(musenet_hf.MidiError, match=r"over 50000 messages \(the message limit\)"):
+        gen(_note_bomb(30_000), seconds=1)  # 60,002 messages: stopped while mido parses
+
+
+def test_primer_reading_runs_under_the_tokenizers_time_bound(tiny_model_dir, tmp_path):
+    from musenet_hf import MidiLimits, load_pipeline
+
+    pipe = load_pipeline(tiny_model_dir)
+    pipe.tokenizer.musenet_vocab.config.limits = MidiLimits(max_cpu_seconds=0.0)  # every file is out of time
+    # 2,000 notes: the clock is read once per 1,024 messages, so a file this long meets at least one check
+    primer_midi([(0.01 * i, 0.01 * i + 0.5, 40 + i % 40) for i in range(2000)]).save(tmp_path / "primer.mid")
+    with pytest.raises(musenet_hf.MidiError, match=r"primer.mid: took over 0 s of CPU time \(the per-file time limit\)"):
+        pipe(str(tmp_path / "primer.mid"), seconds=1)

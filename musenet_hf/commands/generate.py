@@ -66,6 +66,7 @@ def parse_style(text: str):
 def run(args) -> int:
     from .. import load_pipeline
     from ..core.errors import MidiError
+    from ..hub.errors import CheckpointLoadError
     from ..modeling.adapters import AdapterBaseError
 
     options = dict(
@@ -85,7 +86,7 @@ def run(args) -> int:
         options["style"] = parse_style(args.style)
         gen = load_pipeline(args.model, args.base)
         results = gen(args.primer, **{k: v for k, v in options.items() if v is not None})
-    except (MidiError, AdapterBaseError, ValueError, OSError, RuntimeError, ImportError) as exc:  # AudioError is a RuntimeError
+    except (MidiError, AdapterBaseError, CheckpointLoadError, ValueError, OSError, RuntimeError, ImportError) as exc:  # AudioError is a RuntimeError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)

@@ -25,8 +25,8 @@ def describe_source(source: object) -> str:
         return os.fspath(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
-    filename = getattr(source, "filename", None)
-    return filename if filename else f"<{type(source).__name__}>"
+    filename = getattr(source, "filename", None)  # mido.MidiFile(path) keeps the path as given (str or Path)
+    return os.fspath(filename) if isinstance(filename, (str, os.PathLike)) and filename else f"<{type(source).__name__}>"
 
 
 # Check the clock once per this many units of work: reading the CPU clock costs ~0.1 us, a unit ~1-5 us.

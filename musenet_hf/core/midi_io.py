@@ -101,6 +101,7 @@ def load_midi_file(source, limits: MidiLimits | None = None, budget: WorkBudget 
     else:
         raise TypeError(f"a MIDI source is a path, bytes or mido.MidiFile, not {type(source).__name__}")
     _check(len(data) > 0, source, "file is empty")
+    _check_chunks(data, source)
     try:
         midi = mido.MidiFile(file=_BoundedReader(data, source, limits, budget))
     except MidiError:
@@ -110,6 +111,41 @@ def load_midi_file(source, limits: MidiLimits | None = None, budget: WorkBudget 
     if isinstance(source, (str, os.PathLike)):
         midi.filename = os.fspath(source)
     return midi
+
+
+def _check_chunks(data: bytes, source) -> None:
+    """Walk the chunk headers before mido parses anything, so a file whose track chunks do not match its header
+    fails in O(tracks) with a clear reason instead of after parsing every message up to the end of the data.
+
+    mido reads the ``MThd`` chunk, then as many ``MTrk`` chunks as the header's track count, each until its
+    declared length is consumed: a declared length past the end of the data can only end in an ``EOFError``
+    once the whole rest of the file has been parsed. mido also reads the count as a *signed* 16-bit number, so
+    a count of 32768 or more reads as no tracks at all, and a count below the chunks present drops the rest:
+    both would silently lose every note, so both are errors here.
+    """
+    if data[:4] != b"MThd" or len(data) < 14:
+        return  # mido raises its own error for these at once
+    pos = 8 + int.from_bytes(data[4:8], "big")
+    declared = int.from_bytes(data[10:12], "big")
+    for index in range(declared):
+        _check(
+            pos + 8 <= len(data) and data[pos : pos + 4] == b"MTrk",
+            source,
+            f"the header declares {declared} tracks but track {index} has no MTrk chunk (truncated or corrupt file)",
+        )
+        size = int.from_bytes(data[pos + 4 : pos + 8], "big")
+        remaining = len(data) - pos - 8
+        _check(
+            size <= remaining,
+            source,
+            f"track {index} declares {size} bytes but only {remaining} follow (truncated file or corrupt chunk length)",
+        )
+        pos += 8 + size
+    _check(
+        data[pos : pos + 4] != b"MTrk" or declared >= 0x8000,
+        source,
+        f"the header declares {declared} tracks but more MTrk chunks follow (a corrupt track count)",
+    )
 
 
 def read_midi(source, config: EncodingConfig | None = None, vocab: Vocabulary | None = None) -> Score:

@@ -190,12 +190,13 @@ class MidiGenerationPipeline(Pipeline):
         if isinstance(instruments, str):
             instruments = split_instruments(instruments)
         families = sorted({vocab.family_id(name) for name in instruments}) if instruments else None
-        notes, primer_end, primer_bpm = self._read_primer(primer, primer_seconds, primer_notes)
+        notes, primer_end, primer_bpm, budget = self._read_primer(primer, primer_seconds, primer_notes)
         if families is None:
             families = sorted({n.family for n in notes}) or [vocab.family_id(f) for f in DEFAULT_INSTRUMENTS]
         if strict_instruments and primer is not None:
             notes = self._primer_in_families(notes, families)
-        events, fifo, primer_steps = self.tokenizer.encode_events(notes, primer_end)
+        # the primer's reading and encoding share its time bound (the score's WorkBudget), as a corpus file's do
+        events, fifo, primer_steps = self.tokenizer.encode_events(notes, primer_end, budget=budget)
         header_families = families if strict_instruments else sorted(set(families) | {n.family for n in notes})
         header = self.tokenizer.header_ids(Header(style_name, header_families, round(bpm or primer_bpm or DEFAULT_BPM), fifo))
         mask = forbidden_event_mask(vocab, self.model.config.vocab_size, families if strict_instruments else None)
@@ -231,10 +232,10 @@ class MidiGenerationPipeline(Pipeline):
         if primer is None:
             if seconds is not None or count is not None:
                 raise ValueError("primer_seconds / primer_notes need a primer")
-            return [], None, None
-        score = self.tokenizer.read_score(primer)
+            return [], None, None, None
+        score = self.tokenizer.read_score(primer)  # within MidiLimits and the primer's WorkBudget
         notes, end = cut_primer(score.notes, seconds, count)
-        return notes, end, score.bpm
+        return notes, end, score.bpm, score.budget
 
     def _primer_in_families(self, notes: list[Note], families: list[int]) -> list[Note]:
         kept = [n for n in notes if n.family in families]

@@ -22,6 +22,7 @@ from transformers import PreTrainedConfig
 from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
 from .codec import Header, decode_ids, encode_events, encode_score, header_ids
+from .errors import WorkBudget
 from .midi_io import Score, read_midi, write_midi
 from .vocabulary import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, EncodingConfig, Vocabulary
 
@@ -119,12 +120,19 @@ class MuseNetTokenizer(TokenizersBackend):
         """``<bos> style:S inst:F... tempo:BPM [<voice:fifo>]`` as ids: the one header builder."""
         return header_ids(self.musenet_vocab, header)
 
-    def encode_events(self, notes, end_seconds: float | None = None) -> tuple[list[int], bool, int]:
+    def encode_events(self, notes, end_seconds: float | None = None, budget: WorkBudget | None = None) -> tuple[list[int], bool, int]:
         """Notes -> (event ids, ``<voice:fifo>`` flag for their header, length in 10 ms steps); with
-        ``end_seconds`` the events last until then (see ``codec.encode_events``)."""
+        ``end_seconds`` the events last until then (see ``codec.encode_events``).
+
+        Args:
+            notes (`list[Note]`): the notes, times in seconds.
+            end_seconds (`float`, *optional*): the events last at least until then.
+            budget (`WorkBudget`, *optional*): the time bound to encode within (a primer's ``Score.budget``, so
+                that reading and encoding it share one bound and an error names its file); default a new one.
+        """
         vocab = self.musenet_vocab
         end_steps = None if end_seconds is None else round(end_seconds / vocab.config.step_seconds)
-        return encode_events(notes, vocab, end_steps)
+        return encode_events(notes, vocab, end_steps, budget=budget)
 
     def encode_midi(self, source, style: str | None = None) -> list[int]:
         """MIDI (path, bytes or ``mido.MidiFile``) -> ids: header, events, ``<eos>``.

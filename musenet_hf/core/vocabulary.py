@@ -71,10 +71,16 @@ class MidiLimits:
     Checked before or while parsing, so an oversized file fails fast without allocating its tokens.
     """
 
-    max_file_bytes: int = 8_000_000  # mido parses ~0.8 MB/s and peaks at ~80x the file size in memory
-    max_messages: int = 1_000_000  # ~5 s of parsing; real songs have tens of thousands
+    # Every file may cost at most ~2 s of CPU time (issue 14). mido parses ~100k messages a second and the
+    # reader and encoder cost about as much again, so the count limits below stop a file at the cheapest point
+    # (its size before reading, its message count while parsing) well before the time bound must.
+    # Bytes of one file, checked before it is read: 12x the largest of the 15,767 default-corpus sources
+    # (85 KB, music21's opus133); a 1 MB file of running-status events would hold ~330k messages.
+    max_file_bytes: int = 1_000_000
+    # Messages of all tracks, counted while mido parses: ~0.5 s of parsing; 2.7x the most in a real file (18,224).
+    max_messages: int = 50_000
     max_seconds: float = 3600.0  # an hour of music; longer is almost surely a broken delta-time or tempo
-    max_notes: int = 200_000  # ~400k tokens, far more than any real piece at 2-3 tokens per note
+    max_notes: int = 25_000  # 2.7x the most notes in a real file (9,093, opus59no2); ~60k tokens at 2-3 a note
     max_ticks_per_beat: int = 32767  # the largest metrical division a MIDI header can express
     max_delta_ticks: int = 0x0FFFFFFF  # the 4-byte variable-length maximum of the MIDI spec
     # Simultaneous voices of one key (family, pitch) after quantisation; the densest real file measured has
@@ -82,9 +88,10 @@ class MidiLimits:
     max_voices_per_key: int = 1024
     # Note-ons in one 10 ms step (all families): a full orchestral tutti stays well under it.
     max_onsets_per_step: int = 512
-    # CPU seconds that reading, and then encoding, one file may take (``WorkBudget``); the other limits keep
-    # real files far below it, so it only stops input no other limit foresaw.
-    max_cpu_seconds: float = 10.0
+    # CPU seconds that reading and encoding one file may take together (``WorkBudget``), the bound that holds
+    # whatever the input: 0.5 s under the 2 s target for the work between two clock checks and outside them
+    # (reading the bytes, the final sorts). The largest real files take 0.3-0.8 s on a loaded 2-core machine.
+    max_cpu_seconds: float = 1.5
 
 
 @dataclass

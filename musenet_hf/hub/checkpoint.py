@@ -1,5 +1,6 @@
 """A checkpoint folder as the Hub sees it: the files that must be there (``validate_checkpoint``), the
-weights (one safetensors file or a sharded index with its shards), and what its training record says."""
+weights (one safetensors file or a sharded index with its shards), whether it can be loaded at all
+(``check_loadable``), and what its training record says."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 
 from ..core.tokenization_musenet import MuseNetTokenizer
-from .errors import CheckpointIncompleteError
+from .errors import CheckpointIncompleteError, CheckpointLoadError
 
 TRAINING_RECORD = "training_record.json"
 # What a checkpoint folder must hold, with the writer to name when one is missing. Weights are checked
@@ -22,6 +23,7 @@ REQUIRED_FILES = {
 }
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
+EMBEDDING_TENSOR = "transformer.wte.weight"  # GPT-2's token embeddings: one row per vocabulary id
 
 
 def validate_checkpoint(checkpoint_dir: str | os.PathLike) -> list[str]:
@@ -79,6 +81,61 @@ def weight_files(root: Path) -> list[str]:
             raise CheckpointIncompleteError(
                 f"checkpoint folder {root} is incomplete: {shard} (listed in {WEIGHTS_INDEX}) is missing")
     return [WEIGHTS_INDEX] + shards
+
+
+def check_loadable(checkpoint_dir: str | os.PathLike) -> None:
+    """Fail early, with one clear error, on a local checkpoint folder that cannot be loaded as it is.
+
+    Checks, in order: the weights files exist (``weight_files``); each is a complete safetensors file (its
+    header and every tensor it lists lie within the file: an interrupted download or save leaves it short);
+    config.json's ``vocab_size`` equals the rows of the token embeddings in the weights; and the folder's
+    tokenizer (when it has one) has exactly ``vocab_size`` tokens. Reads only headers and small JSON files:
+    the weights are memory-mapped, not loaded.
+
+    Args:
+        checkpoint_dir (`str` or `os.PathLike`): a full checkpoint folder (``save_pretrained`` output).
+
+    Raises:
+        `CheckpointLoadError`: naming the file and the problem.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    root = Path(checkpoint_dir)
+    try:
+        files = weight_files(root)
+    except CheckpointIncompleteError as err:
+        raise CheckpointLoadError(str(err)) from None
+    config_path = root / "config.json"
+    try:
+        vocab_size = read_json(config_path).get("vocab_size")
+    except (OSError, ValueError) as err:
+        raise CheckpointLoadError(f"{config_path} cannot be read ({err})") from None
+    embedding_rows = None
+    for name in files:
+        if name == WEIGHTS_INDEX:
+            continue
+        path = root / name
+        try:
+            with safe_open(str(path), framework="pt") as weights:
+                if EMBEDDING_TENSOR in weights.keys():
+                    embedding_rows = weights.get_slice(EMBEDDING_TENSOR).get_shape()[0]
+        except (SafetensorError, OSError) as err:
+            raise CheckpointLoadError(
+                f"{path} is not a complete safetensors file ({path.stat().st_size} bytes; safetensors: {err}): "
+                "it was probably cut short by an interrupted download or save; fetch or save it again"
+            ) from None
+    if embedding_rows is not None and vocab_size != embedding_rows:
+        raise CheckpointLoadError(
+            f"{config_path} says vocab_size {vocab_size} but the weights' token embeddings ({EMBEDDING_TENSOR}) "
+            f"have {embedding_rows} rows: config.json and the weights are not from the same checkpoint"
+        )
+    if (root / "tokenizer_config.json").is_file():
+        tokens = len(MuseNetTokenizer.from_pretrained(str(root)))
+        if tokens != vocab_size:
+            raise CheckpointLoadError(
+                f"the tokenizer in {root} (tokenizer.json, tokenizer_config.json) has {tokens} tokens but {config_path} "
+                f"says vocab_size {vocab_size}: the tokenizer is not the one this model was trained with"
+            )
 
 
 def corpus_sources(record: dict) -> list[dict]:

@@ -12,6 +12,15 @@ class CheckpointIncompleteError(FileNotFoundError):
     """A checkpoint folder lacks a file the Hub repo needs; the message names it and who writes it."""
 
 
+class CheckpointLoadError(Exception):
+    """A local checkpoint folder cannot be loaded: a weights file is missing or truncated, or config.json, the
+    weights and the tokenizer disagree on the vocabulary size; the message names the file and the problem.
+
+    Deliberately not an ``OSError`` / ``ValueError``: ``transformers.pipeline`` catches those from the first
+    model class it tries and retries the next, then reports every class's traceback in one long error.
+    """
+
+
 class HubTokenError(PermissionError):
     """No Hugging Face token, or the Hub rejected it (invalid, or no write access to the repo)."""
 

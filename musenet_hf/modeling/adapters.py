@@ -342,6 +342,10 @@ class MuseNetModelForCausalLM(AutoModelForCausalLM):
         passes the base's) is not used: the base loads its own, and the adapter's vocabulary is added to it."""
         hub = {k: kwargs[k] for k in ("token", "cache_dir") if kwargs.get(k) is not None}
         if model_args or not is_adapter(pretrained_model_name_or_path, **hub):
+            if os.path.isdir(pretrained_model_name_or_path):  # a local folder: one clear error for a broken one
+                from ..hub.checkpoint import check_loadable
+
+                check_loadable(pretrained_model_name_or_path)
             return AutoModelForCausalLM.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         kwargs.pop("config", None)
         for key in ("_from_pipeline", "trust_remote_code", "code_revision", "revision"):
