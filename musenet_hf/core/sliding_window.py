@@ -198,7 +198,10 @@ class SlidingWindowGenerator:
             logits_processor=processors,
             max_new_tokens=self.context - width,
             eos_token_id=self.eos,
-            pad_token_id=self.pad,
+            # rows that have ended are filled with <eos> (cut at below), not <pad>: generate() drops an
+            # all-ones attention mask, and a <pad> in a decoding step then makes transformers warn about
+            # padding without a mask, for tokens no one reads
+            pad_token_id=self.eos,
             cache_implementation=self.cache_implementation,
             **generate_kwargs,
         )
