@@ -190,3 +190,20 @@ def test_density_guard_switch_across_slides(guarded_pipe):
     on = guarded_pipe(**kwargs)
     assert max(_peak_notes(r, tok, PIANO) for r in on) <= 10  # 2 notes/s over any 5 s, slides included
     assert max(_peak_notes(r, tok, PIANO) for r in guarded_pipe(**kwargs, density_guard=False)) > 10
+
+
+def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    vocab = tok.musenet_vocab
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics().to_dict())
+    # a model that all but never plays bass: every bass note-on 10 nats down (e^-10 ~ 1/22000)
+    ons = _family_ons(vocab, BASS)
+    quiet_bass = {(i,): -10.0 for i in range(ons.start, ons.stop)}
+    kwargs = dict(instruments=["piano", "bass"], seconds=30, seed=0, sequence_bias=quiet_bass,
+                  note_guard=False, drum_guard=False, density_guard=False)
+
+    def bass_notes(**switch):
+        return guarded_pipe(**kwargs, **switch)[0]["notes_per_instrument"]["bass"]
+
+    assert bass_notes(entry_guard=False) < 5
+    assert bass_notes() >= 5

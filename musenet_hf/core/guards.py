@@ -66,7 +66,9 @@ MIN_WINDOWS_FOR_DENSITY = 100  # a family seen in fewer windows keeps the defaul
 # 120 bpm is a long rest for a band instrument; the ramp keeps short rests untouched.
 ENTRY_PATIENCE_SECONDS = 4.0
 ENTRY_RAMP_SECONDS = 4.0
-MIN_PROBABILITY = 1e-12
+# A family the entry guard raises keeps only its most likely note-ons: spread over all of its ~1000 ids,
+# the raised share is so flat that top-k and top-p (which run after every logits processor) cut every one.
+ENTRY_CANDIDATES = 8
 # Pieces read for the statistics at most: the 99.9th percentile of note length is stable by a few thousand.
 MAX_STATISTICS_PIECES = 3000  # a family's note-on share is floored at this before it is rescaled
 
@@ -382,7 +384,8 @@ class InstrumentEntryGuard(LogitsProcessor):
 
     For every header family silent for longer than ``patience_seconds`` (counted from its last note-on, or
     from the start of the window), the share of the note-on probability mass that goes to its note-ons is
-    raised to at least ``ramp / asked families``, where ``ramp`` grows from 0 to 1 over ``ramp_seconds``. The
+    raised to at least ``ramp / asked families``, where ``ramp`` grows from 0 to 1 over ``ramp_seconds``, and
+    is carried by the family's ``ENTRY_CANDIDATES`` most likely note-ons (so the sampling cuts keep it). The
     other families' note-ons are scaled down so that the total note-on probability is unchanged: waits and
     note-offs keep theirs, so the guard never makes a note more likely than the model made it, only which
     instrument plays it. Rows with a single asked family are left alone.
@@ -436,15 +439,21 @@ class InstrumentEntryGuard(LogitsProcessor):
                 continue  # the model (or a forcing guard) allows no note-on here
             for fam, floor in floors.items():
                 part = self.on_slices[fam]
-                if not torch.isfinite(torch.logsumexp(logp[part], dim=0)):
+                family_mass = torch.logsumexp(logp[part], dim=0)
+                if not torch.isfinite(family_mass):
                     continue  # the family's note-ons are forbidden in this row
-                share = float(torch.exp(torch.logsumexp(logp[part], dim=0) - on_mass).clamp(MIN_PROBABILITY, 1.0))
-                if share >= floor or share >= 1.0:
+                if float(torch.exp(family_mass - on_mass)) >= floor:
                     continue
-                a = floor * (1 - share) / (share * (1 - floor))  # the family's factor, before renormalising
-                b = 1.0 / (share * a + 1 - share)  # every note-on's factor, so the note-on total is unchanged
-                logp[v.on_start : v.off_start] += math.log(b)
-                logp[part] += math.log(a)
+                family = logp[part]
+                keep = family.topk(min(ENTRY_CANDIDATES, family.numel())).indices
+                narrowed = torch.full_like(family, NEG_INF)
+                narrowed[keep] = family[keep]
+                others = logp[v.on_start : v.off_start].clone()
+                others[part.start - v.on_start : part.stop - v.on_start] = NEG_INF
+                others_mass = torch.logsumexp(others, dim=0)
+                # the family gets ``floor`` of the note-on total, the others the rest: the total is unchanged
+                logp[v.on_start : v.off_start] += (math.log(1 - floor) + on_mass - others_mass) if torch.isfinite(others_mass) else 0.0
+                logp[part] = narrowed + (math.log(floor) + on_mass - torch.logsumexp(narrowed, dim=0))
             out[r] = logp.to(out.dtype)
         return out
 
