@@ -212,9 +212,10 @@ class Summary:
 
 def run(
     cases: int, seed: int = 0, workers: int = 2, case_timeout: float = 20.0, paths: list[str] | None = None,
-    progress: int = 0,
+    progress: int = 0, first: int = 0,
 ) -> Summary:
-    """Run cases 0..``cases``-1 of ``seed`` in ``workers`` processes, mutating the MIDI files ``paths``
+    """Run cases ``first``..``cases``-1 of ``seed`` in ``workers`` processes (``first`` > 0 continues a run that
+    was stopped: each case depends only on (seed, index)), mutating the MIDI files ``paths``
     (default ``source_paths()``); each case under a wall-clock alarm of ``case_timeout`` seconds.
 
     With ``progress`` > 0 the summary so far is printed every ``progress`` cases. Stopped by Ctrl-C or SIGTERM,
@@ -230,9 +231,9 @@ def run(
 
     def summary() -> Summary:
         return Summary(done, seed, len(paths), time.perf_counter() - start, outcomes, others, timeouts, slow,
-                       slowest, rss / 1024, planned=cases)
+                       slowest, rss / 1024, planned=cases - first)
 
-    jobs = [(seed, i, case_timeout) for i in range(cases)]
+    jobs = [(seed, i, case_timeout) for i in range(first, cases)]
     pool = Pool(workers, initializer=_init, initargs=(paths,), maxtasksperchild=MAX_TASKS_PER_WORKER)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the run like Ctrl-C
     try:
@@ -246,7 +247,7 @@ def run(
             if seconds > SLOW_CASE_SECONDS:
                 slow.append((index, kind, round(seconds, 2)))
             rss, slowest = max(rss, peak), max(slowest, seconds)
-            if progress and done % progress == 0 and done < cases:
+            if progress and done % progress == 0 and done < cases - first:
                 print("\n".join(["--- progress", *summary().lines()]), flush=True)
         pool.close()
     except KeyboardInterrupt:
@@ -278,12 +279,13 @@ def main(argv=None) -> int:
     ap.add_argument("--case", type=int, default=None, help="replay only this case index of --seed")
     ap.add_argument("--save", default=None, help="with --case: write the case's bytes to this file")
     ap.add_argument("--progress", type=int, default=0, help="print the summary so far every N cases")
+    ap.add_argument("--first", type=int, default=0, help="start at this case index (continue a stopped run)")
     args = ap.parse_args(argv)
     paths = source_paths(args.sources)
     if args.case is not None:
         print(replay(args.seed, args.case, paths, args.save))
         return 0
-    summary = run(args.cases, args.seed, args.workers, args.case_timeout, paths, args.progress)
+    summary = run(args.cases, args.seed, args.workers, args.case_timeout, paths, args.progress, args.first)
     print("\n".join(summary.lines()))
     return 0 if summary.ok else 1
 
