@@ -80,24 +80,20 @@ def test_entry_guard_shifts_note_on_share_without_changing_note_on_total(tokeniz
     assert torch.equal(solo, scores)
 
 
-def _family_ons(vocab, fam):
-    return slice(vocab.on_start + fam * vocab.nbins * 128, vocab.on_start + (fam + 1) * vocab.nbins * 128)
-
-
 def test_density_guard_forbids_a_family_at_its_cap_only(tokenizer):
     vocab = tokenizer.musenet_vocab
     stats = MusicStatistics(notes_per_second={"piano": 1.0})  # 5 notes in any 5 s
     piano = [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(50)]
     scores = torch.zeros(1, vocab.size)
     at_cap = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 5), scores)
-    assert torch.isinf(at_cap[0, _family_ons(vocab, PIANO)]).all()
-    assert torch.isfinite(at_cap[0, _family_ons(vocab, BASS)]).all()  # bass has the default cap, far away
+    assert torch.isinf(at_cap[0, vocab.note_on_range(PIANO)]).all()
+    assert torch.isfinite(at_cap[0, vocab.note_on_range(BASS)]).all()  # bass has the default cap, far away
     assert torch.isfinite(at_cap[0, vocab.wait_start : vocab.tempo_start]).all()
     under = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 4), scores)
     assert torch.equal(under, scores)
     # once the first note is more than 5 s old, the family may play again
     later = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 5 + vocab.wait_ids(260)), scores)
-    assert torch.isfinite(later[0, _family_ons(vocab, PIANO)]).all()
+    assert torch.isfinite(later[0, vocab.note_on_range(PIANO)]).all()
 
 
 def test_density_guard_counts_the_notes_before_a_slid_window(tokenizer):
@@ -109,7 +105,7 @@ def test_density_guard_counts_the_notes_before_a_slid_window(tokenizer):
     scores = torch.zeros(1, vocab.size)
     assert torch.equal(NoteDensityGuard(vocab, stats)(window, scores), scores)  # alone, the window is under the cap
     seeded = NoteDensityGuard(vocab, stats, histories=[history])(window, scores)
-    assert torch.isinf(seeded[0, _family_ons(vocab, PIANO)]).all()
+    assert torch.isinf(seeded[0, vocab.note_on_range(PIANO)]).all()
 
 
 def test_music_statistics_learns_quantiles_drum_rate_and_density(tokenizer):
@@ -197,7 +193,7 @@ def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):
     vocab = tok.musenet_vocab
     setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics().to_dict())
     # a model that all but never plays bass: every bass note-on 10 nats down (e^-10 ~ 1/22000)
-    ons = _family_ons(vocab, BASS)
+    ons = vocab.note_on_range(BASS)
     quiet_bass = {(i,): -10.0 for i in range(ons.start, ons.stop)}
     kwargs = dict(instruments=["piano", "bass"], seconds=30, seed=0, sequence_bias=quiet_bass,
                   note_guard=False, drum_guard=False, density_guard=False)

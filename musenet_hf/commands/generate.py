@@ -44,7 +44,9 @@ def register(sub) -> None:
                    help="also render each piece to audio with FluidSynth (see `musenet-hf render`)")
     p.add_argument("--roll", action="store_true", help="also draw each piece's piano roll as NAME-i.png")
     p.add_argument("--soundfont", default=None, help="General MIDI .sf2 for --audio (default: the system's)")
-    p.add_argument("--no-guard", action="append", default=[], choices=("note", "drum", "entry", "density"),
+    from ..core.guards import GUARD_OPTIONS
+
+    p.add_argument("--no-guard", action="append", default=[], choices=[o.removesuffix("_guard") for o in GUARD_OPTIONS],
                    help="switch one musical guard off (repeatable; all are on by default, see the README)")
     p.set_defaults(func=run)
 

@@ -70,7 +70,7 @@ ENTRY_RAMP_SECONDS = 4.0
 # the raised share is so flat that top-k and top-p (which run after every logits processor) cut every one.
 ENTRY_CANDIDATES = 8
 # Pieces read for the statistics at most: the 99.9th percentile of note length is stable by a few thousand.
-MAX_STATISTICS_PIECES = 3000  # a family's note-on share is floored at this before it is rescaled
+MAX_STATISTICS_PIECES = 3000
 
 
 @dataclass
@@ -405,8 +405,7 @@ class InstrumentEntryGuard(LogitsProcessor):
         self.tracker = _Tracker(vocab)
         self.patience = patience_seconds / vocab.config.step_seconds
         self.ramp = max(ramp_seconds / vocab.config.step_seconds, 1.0)
-        span = vocab.nbins * 128
-        self.on_slices = [slice(vocab.on_start + f * span, vocab.on_start + (f + 1) * span) for f in range(len(vocab.families))]
+        self.on_slices = [vocab.note_on_range(f) for f in range(len(vocab.families))]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         first = self.tracker.rows is None
@@ -448,11 +447,9 @@ class InstrumentEntryGuard(LogitsProcessor):
                 keep = family.topk(min(ENTRY_CANDIDATES, family.numel())).indices
                 narrowed = torch.full_like(family, NEG_INF)
                 narrowed[keep] = family[keep]
-                others = logp[v.on_start : v.off_start].clone()
-                others[part.start - v.on_start : part.stop - v.on_start] = NEG_INF
-                others_mass = torch.logsumexp(others, dim=0)
                 # the family gets ``floor`` of the note-on total, the others the rest: the total is unchanged
-                logp[v.on_start : v.off_start] += (math.log(1 - floor) + on_mass - others_mass) if torch.isfinite(others_mass) else 0.0
+                others_mass = on_mass + torch.log1p(-torch.exp(family_mass - on_mass))  # share < floor < 1
+                logp[v.on_start : v.off_start] += math.log(1 - floor) + on_mass - others_mass
                 logp[part] = narrowed + (math.log(floor) + on_mass - torch.logsumexp(narrowed, dim=0))
             out[r] = logp.to(out.dtype)
         return out
@@ -477,8 +474,7 @@ class NoteDensityGuard(LogitsProcessor):
         self.tracker.keep_onsets = True
         seconds = DENSITY_WINDOW_STEPS * vocab.config.step_seconds
         self.caps = [max(1, math.floor(statistics.density_limit(name) * seconds)) for name in vocab.families]
-        span = vocab.nbins * 128
-        self.on_slices = [slice(vocab.on_start + f * span, vocab.on_start + (f + 1) * span) for f in range(len(vocab.families))]
+        self.on_slices = [vocab.note_on_range(f) for f in range(len(vocab.families))]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         first = self.tracker.rows is None

@@ -273,6 +273,11 @@ class Vocabulary:
         full, rest = divmod(max(int(steps), 0), max_wait)
         return [self.wait_id(max_wait)] * full + ([self.wait_id(rest)] if rest else [])
 
+    def note_on_range(self, family: int) -> slice:
+        """One family's note-on ids (every velocity bin and pitch) as a slice of the vocabulary."""
+        span = self.nbins * NUM_PITCHES
+        return slice(self.on_start + family * span, self.on_start + (family + 1) * span)
+
     @property
     def note_off_range(self) -> slice:
         """The note-off ids as a slice of the vocabulary (ordered by key slot)."""
