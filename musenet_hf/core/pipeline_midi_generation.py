@@ -40,7 +40,7 @@ PIPELINE_OPTIONS = (
     "style", "instruments", "seconds", "primer_seconds", "primer_notes", "bpm", "strict_instruments",
     "allow_early_end", "num_return_sequences", *GUARD_OPTIONS,
 )
-FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation", "quantize")
+FORWARD_OPTIONS = ("seed", "progress_bar", "num_threads", "window_stride", "cache_implementation", "quantize", "lean_decoding")
 # KV cache when the call does not choose. bench/generate.py (6 layers x 512, one core's CPU time): the static
 # cache was 0.82x the dynamic one's speed for 1 variation and 0.76x for 4 on pieces inside the context (its
 # attention spans the whole preallocated context), and 1.03x for 4 variations sliding past it: dynamic it is.
@@ -124,7 +124,10 @@ class MidiGenerationPipeline(Pipeline):
         progress_bar: show a tqdm bar of seconds generated.
         num_threads: torch CPU threads for this call (restored afterwards).
         window_stride: new tokens per chunk once the window slides (default a quarter of the context).
-        cache_implementation: "dynamic" (default, measured faster on CPU) or "static".
+        cache_implementation: "dynamic" (default, measured faster on CPU) or "static" (both ``generate()``'s;
+            asking for one turns the lean loop off).
+        lean_decoding: True (default) decodes with ``decoding.lean_generate`` where it applies (a GPT-2 on CPU
+            with sampling settings only), False always with ``model.generate``.
         quantize: int8 weights in the transformer blocks (``quantization.quantize_int8``, a copy made once
             per pipeline); default True on CPU where torch has a quantized engine, False elsewhere. Also
             accepted by ``pipeline("midi-generation", quantize=False)``.
@@ -261,13 +264,14 @@ class MidiGenerationPipeline(Pipeline):
         return {"generation_config": self.generation_config, **call_kwargs}
 
     def _forward(self, model_inputs, generate_kwargs=None, seed=None, progress_bar=False, num_threads=None,
-                 window_stride=None, cache_implementation=None, quantize=None):
+                 window_stride=None, cache_implementation=None, quantize=None, lean_decoding=True):
         request: MusicRequest = model_inputs["request"]
         generate_kwargs = self._call_generate_kwargs(dict(generate_kwargs or {}))
         for key in ("num_return_sequences", *MANAGED_GENERATE_ARGS):
             generate_kwargs.pop(key, None)
         cache = None if (cache_implementation or DEFAULT_CACHE) == "dynamic" else cache_implementation
-        generator = SlidingWindowGenerator(self._decoding_model(quantize), self.tokenizer.musenet_vocab, window_stride, cache)
+        generator = SlidingWindowGenerator(self._decoding_model(quantize), self.tokenizer.musenet_vocab, window_stride, cache,
+                                           lean=bool(lean_decoding))
         with _threads(num_threads), _progress(progress_bar, request, self.tokenizer.musenet_vocab) as on_progress:
             if seed is not None:
                 torch.manual_seed(seed)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessorList
 
+from .decoding import lean_generate, lean_settings
 from .logits_processors import (
     EventMaskLogitsProcessor,
     MusicLengthLogitsProcessor,
@@ -126,10 +127,13 @@ class SlidingWindowGenerator:
         vocab: the tokenizer's ``Vocabulary``.
         stride: new tokens per chunk once the window slides (default a quarter of the context).
         cache_implementation: passed to ``generate`` (``"static"`` or None for the dynamic cache).
+        lean: decode with ``decoding.lean_generate`` where it can honour the call (a GPT-2 on CPU, sampling
+            settings only, no cache implementation asked for), else ``generate``.
     """
 
-    def __init__(self, model, vocab: Vocabulary, stride: int | None = None, cache_implementation: str | None = None):
-        self.model, self.vocab = model, vocab
+    def __init__(self, model, vocab: Vocabulary, stride: int | None = None, cache_implementation: str | None = None,
+                 lean: bool = True):
+        self.model, self.vocab, self.lean = model, vocab, lean
         self.context = _context_length(model)
         self.stride = stride or max(1, int(self.context * DEFAULT_STRIDE_FRACTION))
         self.cache_implementation = cache_implementation
@@ -193,18 +197,23 @@ class SlidingWindowGenerator:
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
         if request.style_embedding is not None:
             inputs["inputs_embeds"] = self._blend(inputs["input_ids"], width - torch.tensor([len(w) for w in windows]), request)
-        out = self.model.generate(
-            **inputs,
-            logits_processor=processors,
-            max_new_tokens=self.context - width,
-            eos_token_id=self.eos,
-            # rows that have ended are filled with <eos> (cut at below), not <pad>: generate() drops an
-            # all-ones attention mask, and a <pad> in a decoding step then makes transformers warn about
-            # padding without a mask, for tokens no one reads
-            pad_token_id=self.eos,
-            cache_implementation=self.cache_implementation,
-            **generate_kwargs,
-        )
+        settings = lean_settings(self.model, generate_kwargs) if self.lean and self.cache_implementation is None else None
+        if settings is not None:
+            out = lean_generate(self.model, inputs["input_ids"], inputs["attention_mask"], processors, self.context - width,
+                                self.eos, self.eos, settings, inputs_embeds=inputs.get("inputs_embeds"))
+        else:
+            out = self.model.generate(
+                **inputs,
+                logits_processor=processors,
+                max_new_tokens=self.context - width,
+                eos_token_id=self.eos,
+                # rows that have ended are filled with <eos> (cut at below), not <pad>: generate() drops an
+                # all-ones attention mask, and a <pad> in a decoding step then makes transformers warn about
+                # padding without a mask, for tokens no one reads
+                pad_token_id=self.eos,
+                cache_implementation=self.cache_implementation,
+                **generate_kwargs,
+            )
         new, ended = [], []
         for row in out[:, width:].tolist():
             end = row.index(self.eos) if self.eos in row else len(row)
