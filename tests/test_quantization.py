@@ -71,3 +71,28 @@ def test_pipeline_decodes_int8_by_default_on_cpu_and_float_on_request(tiny_model
     fp32_pipe = pipeline("midi-generation", model=str(tiny_model_dir), quantize=False)
     assert fp32_pipe(**call)[0]["ids"] == plain
     assert fp32_pipe._int8_model is None
+
+
+@needs_int8
+def test_trimmed_head_of_an_int8_copy_is_int8_per_row(model):
+    from musenet_hf.core.logits_processors import AllowedVocabHead, allowed_vocab_head
+    from musenet_hf.core.quantization import int8_rows_linear
+
+    int8 = quantize_int8(model)
+    full = int8.get_output_embeddings()
+    allowed = torch.zeros(full.weight.shape[0], dtype=torch.bool)
+    allowed[100:900] = True
+    hidden = torch.randn(2, 3, model.config.n_embd)
+    with allowed_vocab_head(int8, ~allowed), torch.no_grad():
+        head = int8.get_output_embeddings()
+        assert isinstance(head, AllowedVocabHead) and isinstance(head.rows, QLinear)
+        trimmed = head(hidden)
+    # one scale per row: a kept row's logit is the one the whole head quantized per row gives
+    with torch.no_grad():
+        whole = int8_rows_linear(full.weight.detach())(hidden)
+        exact = full(hidden)
+    torch.testing.assert_close(trimmed[..., allowed], whole[..., allowed])
+    assert torch.isinf(trimmed[..., ~allowed]).all()
+    assert (trimmed[..., allowed] - exact[..., allowed]).abs().max() < 0.05 * exact.abs().max()
+    with allowed_vocab_head(model, ~allowed):  # a float model keeps a float trimmed head
+        assert model.get_output_embeddings().rows is None

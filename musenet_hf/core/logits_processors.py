@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
+from .quantization import INT8_HEAD_ATTRIBUTE, int8_rows_linear
 from .vocabulary import BOS, PAD, UNK, VOICE_FIFO, VOICE_SKIP, Vocabulary
 from .voices import can_end, can_skip
 
@@ -165,26 +166,37 @@ class VoiceStateLogitsProcessor(LogitsProcessor):
 class AllowedVocabHead(torch.nn.Module):
     """An output layer that computes the logits of the allowed ids only; the others are -inf, as the
     ``EventMaskLogitsProcessor`` would make them. Same output shape as the layer it replaces:
-    ``[..., vocab]`` from ``[..., n_embd]``."""
+    ``[..., vocab]`` from ``[..., n_embd]``.
 
-    def __init__(self, head: torch.nn.Linear, allowed: torch.Tensor):
+    Args:
+        head (`torch.nn.Linear`): the full output layer.
+        allowed (`torch.Tensor`): ``[vocab]`` boolean, the ids to compute.
+        int8 (`bool`, defaults to `False`): hold the kept rows as int8 (``quantization.int8_rows_linear``).
+    """
+
+    def __init__(self, head: torch.nn.Linear, allowed: torch.Tensor, int8: bool = False):
         super().__init__()
         index = allowed.nonzero().squeeze(1).to(head.weight.device)
         self.register_buffer("index", index, persistent=False)
-        self.register_buffer("weight", head.weight.detach()[index].contiguous(), persistent=False)
         bias = getattr(head, "bias", None)
-        self.register_buffer("bias", None if bias is None else bias.detach()[index].contiguous(), persistent=False)
+        weight = head.weight.detach()[index].contiguous()
+        bias = None if bias is None else bias.detach()[index].contiguous()
+        self.rows = int8_rows_linear(weight, bias) if int8 else None
+        self.register_buffer("weight", None if int8 else weight, persistent=False)
+        self.register_buffer("bias", None if int8 else bias, persistent=False)
         self.vocab_size = head.weight.shape[0]
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = hidden.new_full((*hidden.shape[:-1], self.vocab_size), NEG_INF)
-        logits[..., self.index] = torch.nn.functional.linear(hidden, self.weight, self.bias)
+        kept = self.rows(hidden) if self.rows is not None else torch.nn.functional.linear(hidden, self.weight, self.bias)
+        logits[..., self.index] = kept
         return logits
 
 
 @contextlib.contextmanager
 def allowed_vocab_head(model, forbidden: torch.Tensor):
-    """Swap the model's output layer for an ``AllowedVocabHead`` while generating, when that saves work."""
+    """Swap the model's output layer for an ``AllowedVocabHead`` while generating, when that saves work (int8
+    rows on a ``quantize_int8`` copy)."""
     head = model.get_output_embeddings()
     allowed = ~forbidden
     if not isinstance(head, torch.nn.Linear) or head.weight.shape[0] != len(allowed) or (
@@ -192,7 +204,7 @@ def allowed_vocab_head(model, forbidden: torch.Tensor):
     ):
         yield
         return
-    model.set_output_embeddings(AllowedVocabHead(head, allowed))
+    model.set_output_embeddings(AllowedVocabHead(head, allowed, int8=getattr(model, INT8_HEAD_ATTRIBUTE, False)))
     try:
         yield
     finally:
