@@ -108,6 +108,37 @@ def test_density_guard_counts_the_notes_before_a_slid_window(tokenizer):
     assert torch.isinf(seeded[0, vocab.note_on_range(PIANO)]).all()
 
 
+def test_ensemble_density_lowers_then_forbids_every_note_on(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    # 5 notes in any 5 s for two families together start the penalty, 10 forbid; each family alone may play 50
+    stats = MusicStatistics(notes_per_second={"piano": 10.0, "bass": 10.0}, ensemble_notes_per_second={"2": [1.0, 2.0]})
+    piano, bass = [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(20)], [vocab.note_on_id(BASS, 4, 40), vocab.wait_id(20)]
+    scores = torch.zeros(1, vocab.size)
+    on, waits = slice(vocab.on_start, vocab.off_start), slice(vocab.wait_start, vocab.tempo_start)
+    soft = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 4 + bass * 3), scores)
+    assert torch.allclose(soft[0, on], torch.full_like(soft[0, on], -4.0 * (7 - 5) / (10 - 5)))
+    assert torch.equal(soft[0, waits], scores[0, waits])
+    hard = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 5 + bass * 5), scores)
+    assert torch.isinf(hard[0, on]).all() and torch.equal(hard[0, waits], scores[0, waits])
+    under = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], piano * 3 + bass * 2), scores)
+    assert torch.equal(under, scores)
+    # one family is not an ensemble: only its own cap applies
+    solo = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO], piano * 10), scores)
+    assert torch.equal(solo, scores)
+
+
+def test_music_statistics_learns_ensemble_rates(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    duo = [Note(i * 0.5, i * 0.5 + 0.4, PIANO, 60, 80) for i in range(1100)]  # 550 s: 110 five-second windows
+    duo += [Note(i * 1.0, i * 1.0 + 0.5, BASS, 40, 80) for i in range(550)]
+    stats = music_statistics([encode_notes(duo, vocab)], vocab)
+    assert stats.ensemble_notes_per_second == {"2": [3.0, 3.0]}  # 2 + 1 notes a second in every window
+    assert stats.ensemble_limits(2) == (3.0, 3.0)
+    assert stats.ensemble_limits(4) == (3.0, 3.0)  # a size the corpus lacks falls back to the next smaller
+    assert stats.ensemble_limits(1) is None
+    assert MusicStatistics().ensemble_limits(4) is not None  # a checkpoint without statistics has defaults
+
+
 def test_music_statistics_learns_quantiles_drum_rate_and_density(tokenizer):
     vocab = tokenizer.musenet_vocab
     notes = [Note(i * 0.5, i * 0.5 + 0.4, PIANO, 60 + i % 12, 80) for i in range(1200)]
@@ -172,7 +203,8 @@ def test_drum_guard_switch(guarded_pipe):
 
 
 def _peak_notes(result, tok, family, seconds=5.0):
-    t = np.sort([round(n.start, 2) for n in tok.decode_events(result["ids"]).notes if n.family == family])
+    families = family if isinstance(family, tuple) else (family,)
+    t = np.sort([round(n.start, 2) for n in tok.decode_events(result["ids"]).notes if n.family in families])
     if not len(t):
         return 0
     return int((np.searchsorted(t, t + seconds - 0.005, side="right") - np.arange(len(t))).max())
@@ -186,6 +218,18 @@ def test_density_guard_switch_across_slides(guarded_pipe):
     on = guarded_pipe(**kwargs)
     assert max(_peak_notes(r, tok, PIANO) for r in on) <= 10  # 2 notes/s over any 5 s, slides included
     assert max(_peak_notes(r, tok, PIANO) for r in guarded_pipe(**kwargs, density_guard=False)) > 10
+
+
+def test_ensemble_density_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    stats = MusicStatistics(notes_per_second={"piano": 30.0, "bass": 30.0}, ensemble_notes_per_second={"2": [1.0, 2.0]})
+    setattr(guarded_pipe.model.config, CONFIG_KEY, stats.to_dict())
+    kwargs = dict(instruments=["piano", "bass"], seconds=12, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False)
+    both = (PIANO, BASS)
+    on = guarded_pipe(**kwargs)
+    assert max(_peak_notes(r, tok, both) for r in on) <= 10  # 2 notes/s over any 5 s for the two together
+    assert max(_peak_notes(r, tok, both) for r in guarded_pipe(**kwargs, density_guard=False)) > 10
 
 
 def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):

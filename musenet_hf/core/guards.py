@@ -9,7 +9,9 @@
   note-on probability, while the total probability of playing a note at all is unchanged, so the guard
   decides *who* plays, never *whether*. Prevents asked instruments that never enter.
 - ``NoteDensityGuard``: one instrument may not start more notes in any five seconds than the corpus's 99th
-  percentile of that instrument's five-second note rate. Prevents a wall of notes (a piano at 40 notes/s).
+  percentile of that instrument's five-second note rate, and an ensemble of 2, 3 or 4+ instruments is held
+  between the median and the upper quartile of real ensembles of its size (note-ons are made less likely past
+  the median, impossible at the quartile). Prevents a wall of notes (a piano at 40 notes/s, a band at 38).
 
 The limits come from ``MusicStatistics``, learned from the training corpus (``music_statistics``) and saved
 in each checkpoint's ``config.json`` under ``musenet_music_statistics``; checkpoints without them use the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -58,9 +60,21 @@ DRUM_QUANTILE = 0.99
 DENSITY_WINDOW_STEPS = 500
 DENSITY_QUANTILE = 0.99
 # Used for a family the statistics do not cover: the default corpus's busiest family at DENSITY_QUANTILE
-# (guitar, 23.7 notes/s over five seconds; piano 16.4, drums 21.0, bass 10.8).
+# (guitar, 24.2 notes/s over five seconds; piano 15.4, drums 21.4, bass 10.2).
 DEFAULT_NOTES_PER_SECOND = 24.0
 MIN_WINDOWS_FOR_DENSITY = 100  # a family seen in fewer windows keeps the default
+# Ensemble density: per-family caps at the 99th percentile let every instrument be at its busiest at once (a
+# pop band then starts 38 notes/s; the corpus's four-instrument pieces have a median of 18). All the notes an
+# ensemble starts in any five seconds are held between these quantiles of the five-second rates of real
+# pieces with as many instruments: past the soft one every note-on loses up to ENSEMBLE_MAX_PENALTY (nats,
+# growing linearly), at the hard one none may start. Real four-instrument music spends half its time above
+# the median, so a piece settles inside the corpus's interquartile range instead of at its edge.
+ENSEMBLE_SOFT_QUANTILE = 0.5
+ENSEMBLE_HARD_QUANTILE = 0.75
+ENSEMBLE_MAX_PENALTY = 4.0
+ENSEMBLE_MAX_SIZE = 4  # pieces with more instruments count as this many (few real ones, similar rates)
+# Used without statistics: the default corpus's whole train split: (soft, hard) notes/s per ensemble size.
+DEFAULT_ENSEMBLE_NOTES_PER_SECOND = {"2": [8.0, 12.2], "3": [13.6, 19.4], "4": [18.8, 26.0]}
 # Instrument entry: after ENTRY_PATIENCE_SECONDS without a note-on, an asked family's share of the note-on
 # probability is raised toward an equal share (1 / asked families) over ENTRY_RAMP_SECONDS. Two bars at
 # 120 bpm is a long rest for a band instrument; the ramp keeps short rests untouched.
@@ -69,8 +83,10 @@ ENTRY_RAMP_SECONDS = 4.0
 # A family the entry guard raises keeps only its most likely note-ons: spread over all of its ~1000 ids,
 # the raised share is so flat that top-k and top-p (which run after every logits processor) cut every one.
 ENTRY_CANDIDATES = 8
-# Pieces read for the statistics at most: the 99.9th percentile of note length is stable by a few thousand.
-MAX_STATISTICS_PIECES = 3000
+# Pieces read for the statistics at most: the default corpus's whole train split (15,194 pieces, ~40 s on one
+# core). Note lengths are stable by a few thousand pieces, but the drum and ensemble rates come from the few
+# hundred pieces with drums or several instruments: a 3,000-piece sample moved the drum cap from 7.5 to 8.0.
+MAX_STATISTICS_PIECES = 20_000
 
 
 @dataclass
@@ -85,6 +101,9 @@ class MusicStatistics:
         notes (`dict[str, int]`): notes counted per family.
         notes_per_second (`dict[str, float]`): family name -> the most notes per second it may start, counted
             over ``DENSITY_WINDOW_STEPS`` (``DEFAULT_NOTES_PER_SECOND`` for a family not listed).
+        ensemble_notes_per_second (`dict[str, list[float]]`): ensemble size (``"2"`` .. ``"4"``, 4 meaning 4 or
+            more) -> ``[soft, hard]`` notes per second all its families together start, over
+            ``DENSITY_WINDOW_STEPS`` (``DEFAULT_ENSEMBLE_NOTES_PER_SECOND`` when empty).
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -92,6 +111,7 @@ class MusicStatistics:
     source: str = "defaults"
     notes: dict = field(default_factory=dict)
     notes_per_second: dict = field(default_factory=dict)
+    ensemble_notes_per_second: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -104,9 +124,23 @@ class MusicStatistics:
         """The most notes per second a family may start (over ``DENSITY_WINDOW_STEPS``)."""
         return float(self.notes_per_second.get(family, DEFAULT_NOTES_PER_SECOND))
 
+    def ensemble_limits(self, size: int) -> tuple[float, float] | None:
+        """(soft, hard) notes per second of an ensemble of ``size`` families, or None for one family."""
+        if size < 2:
+            return None
+        table = self.ensemble_notes_per_second or DEFAULT_ENSEMBLE_NOTES_PER_SECOND
+        key = str(min(size, ENSEMBLE_MAX_SIZE))
+        while key not in table and int(key) > 2:  # a size the corpus had too few pieces of: the next smaller
+            key = str(int(key) - 1)
+        if key not in table:
+            return None
+        soft, hard = table[key]
+        return float(soft), float(hard)
+
     def to_dict(self) -> dict:
         return {"note_length_seconds": self.note_length_seconds, "drum_hits_per_second": self.drum_hits_per_second,
-                "source": self.source, "notes": self.notes, "notes_per_second": self.notes_per_second}
+                "source": self.source, "notes": self.notes, "notes_per_second": self.notes_per_second,
+                "ensemble_notes_per_second": self.ensemble_notes_per_second}
 
     @classmethod
     def from_config(cls, config) -> MusicStatistics:
@@ -128,18 +162,25 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         fewer than ``MIN_NOTES_FOR_STATISTIC`` notes are left to the defaults; hard limits clipped to
         ``MIN_HARD_SECONDS``..``MAX_HARD_SECONDS``), the rate of a piece's busiest drum (its hits over the
         piece's length) at the corpus's ``DRUM_QUANTILE`` of pieces with drums; per family
-        the ``DENSITY_QUANTILE`` of its note rates over the ``DENSITY_WINDOW_STEPS`` windows where it plays.
+        the ``DENSITY_QUANTILE`` of its note rates over the ``DENSITY_WINDOW_STEPS`` windows where it plays;
+        per ensemble size (2 to ``ENSEMBLE_MAX_SIZE`` families playing), the ``ENSEMBLE_SOFT_QUANTILE`` and
+        ``ENSEMBLE_HARD_QUANTILE`` of all its notes' rates over the windows where any note starts.
     """
     step = vocab.config.step_seconds
     lengths: dict[int, list[float]] = {}
     drum_peaks: list[float] = []
     rates: dict[int, list[np.ndarray]] = {}
+    ensembles: dict[int, list[np.ndarray]] = {}
     window = DRUM_RATE_WINDOW_STEPS * step
     density_window = DENSITY_WINDOW_STEPS * step
     for ids in sequences:
         notes = decode_ids(list(ids), vocab).notes
-        for fam, per_window in _window_counts(notes, density_window).items():
+        per_family = _window_counts(notes, density_window)
+        for fam, per_window in per_family.items():
             rates.setdefault(fam, []).append(per_window / density_window)
+        if len(per_family) >= 2:
+            total = _window_counts([replace(n, family=0) for n in notes], density_window)[0]
+            ensembles.setdefault(min(len(per_family), ENSEMBLE_MAX_SIZE), []).append(total / density_window)
         hits: dict[int, list[float]] = {}
         for n in notes:
             if n.family == vocab.drum_index:
@@ -164,7 +205,13 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         values = np.concatenate(parts)
         if len(values) >= MIN_WINDOWS_FOR_DENSITY:
             density[vocab.families[fam]] = round(float(np.quantile(values, DENSITY_QUANTILE)), 2)
-    return MusicStatistics(limits, round(rate, 2), source, counts, density)
+    ensemble = {}
+    for size, parts in sorted(ensembles.items()):
+        values = np.concatenate(parts)
+        if len(values) >= MIN_WINDOWS_FOR_DENSITY:
+            quantiles = np.quantile(values, [ENSEMBLE_SOFT_QUANTILE, ENSEMBLE_HARD_QUANTILE])
+            ensemble[str(size)] = [round(float(q), 2) for q in quantiles]
+    return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble)
 
 
 def _window_counts(notes, seconds: float) -> dict[int, np.ndarray]:
@@ -460,6 +507,11 @@ class NoteDensityGuard(LogitsProcessor):
     (the cap: ``MusicStatistics.density_limit`` notes per second). Waits, note-offs and the other families
     keep their probabilities, so a dense stretch thins out instead of growing into a wall of notes.
 
+    A row whose header asks for two or more families is also held to its ensemble's limits
+    (``MusicStatistics.ensemble_limits``): once all its families together have started more than the soft
+    rate's notes in the window, every note-on logit is lowered by up to ``ENSEMBLE_MAX_PENALTY`` (linearly,
+    reached at the hard rate), and at the hard rate no note may start.
+
     Args:
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): per-family note-rate caps.
@@ -475,6 +527,13 @@ class NoteDensityGuard(LogitsProcessor):
         seconds = DENSITY_WINDOW_STEPS * vocab.config.step_seconds
         self.caps = [max(1, math.floor(statistics.density_limit(name) * seconds)) for name in vocab.families]
         self.on_slices = [vocab.note_on_range(f) for f in range(len(vocab.families))]
+        self.on_ids = slice(vocab.on_start, vocab.off_start)
+        # ensemble size -> (soft, hard) notes in the window
+        self.ensemble = {}
+        for size in range(2, len(vocab.families) + 1):
+            limits = statistics.ensemble_limits(size)
+            if limits is not None:
+                self.ensemble[size] = (limits[0] * seconds, max(limits[1] * seconds, limits[0] * seconds + 1))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         first = self.tracker.rows is None
@@ -486,13 +545,25 @@ class NoteDensityGuard(LogitsProcessor):
                     row.onsets.setdefault(int(v.note_family(token)), deque()).appendleft(step)
         out = scores
         for r, row in enumerate(rows):
+            total = 0
             for fam, onsets in row.onsets.items():
                 while onsets and onsets[0] <= row.now - DENSITY_WINDOW_STEPS:
                     onsets.popleft()
+                total += len(onsets)
                 if len(onsets) >= self.caps[fam]:
                     if out is scores:
                         out = scores.clone()
                     out[r, self.on_slices[fam]] = NEG_INF
+            limits = self.ensemble.get(len(set(row.families)))
+            if limits is None or total <= limits[0]:
+                continue
+            if out is scores:
+                out = scores.clone()
+            soft, hard = limits
+            if total >= hard:
+                out[r, self.on_ids] = NEG_INF
+            else:
+                out[r, self.on_ids] -= ENSEMBLE_MAX_PENALTY * (total - soft) / (hard - soft)
         return out
 
 
