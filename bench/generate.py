@@ -10,11 +10,12 @@ Tables printed:
 1. Per batch size (1 and 4 variations) and KV cache (dynamic, static): tokens/s of a bare ``model.generate``
    and of the pipeline over the same prompt and the same number of decoding steps, the pipeline's overhead,
    and the pipeline's notes/s and real-time factor (seconds of music per second of wall time, all variations).
-0. fp32 against int8 weights (``quantize``), side by side: pipeline tokens/s at 1 and 4 variations, the time
-   from a fresh pipeline's first call to its first note (quantizing included), and with ``--full_piece`` the
-   4-minute piano + bass + drums + guitar piece (no primer, seed 0): wall time, tokens, notes, notes per
-   instrument, 30-second segments each instrument plays in, and the share of the time spent re-reading the
-   window when it slides (every prefill but a call's first).
+0. fp32 against int8 weights (``quantize``), each decoded by ``model.generate`` and by the lean loop
+   (``lean_decoding``, the default), side by side: pipeline tokens/s at 1 and 4 variations, the time from a
+   fresh pipeline's first call to its first note (quantizing included), and with ``--full_piece`` the 4-minute
+   piano + bass + drums + guitar piece (no primer, seed 0): wall time, tokens, notes, notes per instrument,
+   30-second segments each instrument plays in, the share of the time spent re-reading the window when it
+   slides (every prefill but a call's first), and the same call with 4 variations against 1.
 2. The 4-minute, 4-instrument piece: sliding-window throughput past the context (1 variation, and a batch
    with each KV cache), and the time the piece
    takes at the token density of real music (POP909, measured here) — a random model's tokens are not music,
@@ -34,11 +35,10 @@ from pathlib import Path
 
 import mido
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser, StoppingCriteria, StoppingCriteriaList, pipeline
+from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser, pipeline
 
 import musenet_hf
 from musenet_hf import MuseNetTokenizer
-from musenet_hf.core.pipeline_midi_generation import DEFAULT_CACHE
 
 ROOT = Path(__file__).resolve().parents[1]
 POP909 = ROOT.parent / "shared" / "midi" / "pop909"
@@ -68,6 +68,7 @@ class BenchArgs:
     dtype: str = field(default="float32", metadata={"help": "model weights: float32 or bfloat16 (CPU autocast-free bf16 matmuls)"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
     weights: str = field(default="fp32,int8", metadata={"help": "table 0 compares these weights (fp32, int8), comma-separated"})
+    decoders: str = field(default="generate,lean", metadata={"help": "table 0 decodes with these (generate, lean), comma-separated"})
     weights_only: bool = field(default=False, metadata={"help": "print table 0 only (skip the cache tables 1 and 2)"})
     segment_seconds: float = field(default=30.0, metadata={"help": "the long piece's segments for 'plays in how many'"})
 
@@ -121,46 +122,54 @@ def timed(fn, repeats: int = 1):
     return out, best
 
 
-def run_pipeline(gen, primer, args: BenchArgs, batch: int, cache: str, seconds: float, repeats: int = 1, quantize=None):
+def run_pipeline(gen, primer, args: BenchArgs, batch: int, cache: str | None, seconds: float, repeats: int = 1,
+                 quantize=None, lean=True):
+    """A timed pipeline call; ``cache`` None leaves the KV cache to the pipeline (the lean loop's own when it runs)."""
+    options = {} if cache is None else {"cache_implementation": cache}
     return timed(lambda: gen(
         primer, style="pop", instruments=BAND, seconds=seconds, primer_seconds=args.primer_seconds,
-        num_return_sequences=batch, seed=args.seed, cache_implementation=cache, quantize=quantize,
+        num_return_sequences=batch, seed=args.seed, quantize=quantize, lean_decoding=lean, **options,
     ), repeats)
 
 
 class FirstNote(Exception):
-    """Raised by ``FirstNoteStop`` to end a call at its first sampled note-on."""
+    """Raised by ``FirstNoteWatch`` to end a call at its first sampled note-on."""
 
 
-class FirstNoteStop(StoppingCriteria):
-    """A stopping criterion that ends the whole call (by raising ``FirstNote``) when a note-on is sampled."""
+class FirstNoteWatch:
+    """Ends a pipeline call (by raising ``FirstNote``) when a sampled note-on is fed back to the model: a hook
+    on the input embeddings, which ``model.generate`` and the lean loop both call with each step's new ids."""
 
-    def __init__(self, vocab):
+    def __init__(self, model, vocab):
         self.vocab = vocab
+        self.handle = model.get_input_embeddings().register_forward_pre_hook(self._check)
 
-    def __call__(self, input_ids, scores, **kwargs):
-        if (self.vocab.kinds(input_ids[:, -1].numpy()) == self.vocab.KIND_ON).any():
+    def _check(self, module, args):
+        ids = args[0]
+        if ids.shape[1] == 1 and (self.vocab.kinds(ids[:, -1].numpy()) == self.vocab.KIND_ON).any():
             raise FirstNote()
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+    def close(self):
+        self.handle.remove()
 
 
 class PrefillClock:
     """Seconds (on the bench's clock) the model spends in forward passes over more than one new position:
-    the prefill of each ``generate`` call. ``slides`` counts all but the first of a pipeline call."""
+    the prefill of each ``generate`` call or lean chunk. ``slides`` counts all but the first of a pipeline call.
+    Hooks the position embeddings (the start of a forward pass, with its width) and the final layer norm
+    (its end), which both decoders call once per pass."""
 
     def __init__(self, model):
         self.model, self.calls, self.seconds, self.first = model, 0, 0.0, 0.0
         self._start = None
-        self.handles = [model.register_forward_pre_hook(self._before, with_kwargs=True),
-                        model.register_forward_hook(self._after, with_kwargs=True)]
+        self.handles = [model.transformer.wpe.register_forward_pre_hook(self._before),
+                        model.transformer.ln_f.register_forward_hook(self._after)]
 
-    def _before(self, module, args, kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        embeds = kwargs.get("inputs_embeds")
-        width = (ids if ids is not None else embeds).shape[1]
+    def _before(self, module, args):
+        width = args[0].shape[-1]
         self._start = (time.process_time if CPU_CLOCK else time.perf_counter)() if width > 1 else None
 
-    def _after(self, module, args, kwargs, output):
+    def _after(self, module, args, output):
         if self._start is None:
             return
         spent = (time.process_time if CPU_CLOCK else time.perf_counter)() - self._start
@@ -183,47 +192,63 @@ def weights_flag(name: str) -> bool:
     return name == "int8"
 
 
-def time_to_first_note(model_dir: str, args: BenchArgs, quantize: bool) -> tuple[float, float]:
+def decoder_flag(name: str) -> bool:
+    if name not in ("generate", "lean"):
+        raise ValueError(f"--decoders takes generate and/or lean, got {name!r}")
+    return name == "lean"
+
+
+def routes(args: BenchArgs) -> list[tuple[str, bool, bool]]:
+    """(label, quantize, lean) for every weights x decoder pair of the run."""
+    return [(f"{w} {d}", weights_flag(w), decoder_flag(d)) for w in args.weights.split(",") for d in args.decoders.split(",")]
+
+
+def time_to_first_note(model_dir: str, args: BenchArgs, quantize: bool, lean: bool) -> tuple[float, float]:
     """(seconds to load a fresh pipeline, seconds from its first call to the first sampled note-on)."""
     clock = time.process_time if CPU_CLOCK else time.perf_counter
     start = clock()
     fresh = pipeline("midi-generation", model=model_dir, dtype=getattr(torch, args.dtype))
     loaded = clock()
+    watch = FirstNoteWatch(fresh._decoding_model(quantize), fresh.tokenizer.musenet_vocab)  # builds the int8 copy
     try:
-        fresh(style="pop", instruments=BAND, seconds=10.0, seed=args.seed, quantize=quantize,
-              stopping_criteria=StoppingCriteriaList([FirstNoteStop(fresh.tokenizer.musenet_vocab)]))
+        fresh(style="pop", instruments=BAND, seconds=10.0, seed=args.seed, quantize=quantize, lean_decoding=lean)
         raise RuntimeError("the model played no note in 10 s of music")
     except FirstNote:
         return loaded - start, clock() - loaded
+    finally:
+        watch.close()
 
 
 def table0(gen, primer, args: BenchArgs, model_dir: str) -> None:
-    """fp32 against int8 weights in one run (see the module docstring, table 0)."""
-    names = args.weights.split(",")
-    print("\n| weights | variations | pipeline tok/s | notes/s | vs " + names[0] + " |\n|---|---|---|---|---|")
+    """fp32 against int8 weights, generate() against the lean loop, in one run (see the module docstring)."""
+    pairs = routes(args)
+    print("\n| weights, decoder | variations | pipeline tok/s | notes/s | vs " + pairs[0][0] + " |\n|---|---|---|---|---|")
     base = {}
     for batch in [int(b) for b in args.variations.split(",")]:
-        for name in names:
-            q = weights_flag(name)
-            warm, _ = run_pipeline(gen, primer, args, batch, DEFAULT_CACHE, 1.0, quantize=q)  # builds the int8 copy
+        for label, q, lean in pairs:
+            warm, _ = run_pipeline(gen, primer, args, batch, None, 1.0, quantize=q, lean=lean)  # builds the int8 copy
             per_second = max(len(r["ids"]) for r in warm) - len(kept_prompt(gen, primer, args))
             seconds = max(0.1, round(args.new_tokens / max(per_second, 1), 2))
-            results, wall = run_pipeline(gen, primer, args, batch, DEFAULT_CACHE, seconds, args.repeats, quantize=q)
+            results, wall = run_pipeline(gen, primer, args, batch, None, seconds, args.repeats, quantize=q, lean=lean)
             tokens = sum(len(r["ids"]) for r in results) - batch * len(kept_prompt(gen, primer, args))
             rate = tokens / wall
             base.setdefault(batch, rate)
-            print(f"| {name} | {batch} | {rate:.1f} | {sum(r['notes'] for r in results) / wall:.1f} | {rate / base[batch]:.2f}x |")
-    print("\n| weights | load s | first call to first note s |\n|---|---|---|")
-    for name in names:
-        load, first = time_to_first_note(model_dir, args, weights_flag(name))
-        print(f"| {name} | {load:.2f} | {first:.2f} |")
+            print(f"| {label} | {batch} | {rate:.1f} | {sum(r['notes'] for r in results) / wall:.1f} | {rate / base[batch]:.2f}x |")
+    print("\n| weights, decoder | load s | first call to first note s |\n|---|---|---|")
+    for label, q, lean in pairs:
+        load, first = time_to_first_note(model_dir, args, q, lean)
+        print(f"| {label} | {load:.2f} | {first:.2f} |")
     if args.full_piece:
-        print(f"\n{args.piece_seconds:.0f} s piece, {', '.join(BAND)}, style pop, seed {args.seed}, no primer, 1 variation:")
-        print("| weights | wall s | tokens | notes | notes/s of music | notes per instrument | segments played "
-              f"(of {math.ceil(args.piece_seconds / args.segment_seconds)}) | prefills | slide share |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for name in names:
-            full_piece_row(gen, args, name)
+        print(f"\n{args.piece_seconds:.0f} s piece, {', '.join(BAND)}, style pop, seed {args.seed}, no primer:")
+        print("| weights, decoder | variations | wall s | tokens | notes | notes/s of music | notes per instrument | segments "
+              f"played (of {math.ceil(args.piece_seconds / args.segment_seconds)}) | prefills | slide share |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        walls = {}
+        for label, q, lean in pairs:
+            walls[label] = full_piece_row(gen, args, label, q, lean, 1)
+        label, q, lean = pairs[-1]  # the default route (int8, lean) last
+        four = full_piece_row(gen, args, label, q, lean, 4)
+        print(f"\n4 variations / 1 variation, {label}: {four / walls[label]:.2f}x the wall time")
 
 
 def kept_prompt(gen, primer, args: BenchArgs) -> list[int]:
@@ -231,12 +256,13 @@ def kept_prompt(gen, primer, args: BenchArgs) -> list[int]:
     return request.header + request.events
 
 
-def full_piece_row(gen, args: BenchArgs, name: str) -> None:
-    q = weights_flag(name)
+def full_piece_row(gen, args: BenchArgs, label: str, q: bool, lean: bool, batch: int) -> float:
+    """Generate the long piece in ``batch`` variations, print its row (the first variation's figures, the
+    means over variations after a slash when there are several) and return the wall time."""
     prefill = PrefillClock(gen._decoding_model(q))
     try:
         results, wall = timed(lambda: gen(style="pop", instruments=BAND, seconds=args.piece_seconds, seed=args.seed,
-                                          quantize=q))
+                                          quantize=q, lean_decoding=lean, num_return_sequences=batch))
     finally:
         prefill.close()
     r = results[0]
@@ -245,9 +271,14 @@ def full_piece_row(gen, args: BenchArgs, name: str) -> None:
     segments = math.ceil(args.piece_seconds / args.segment_seconds)
     per = {names[f]: sum(n.family == f for n in notes) for f in sorted({n.family for n in notes})}
     played = {k: len({min(int(n.start // args.segment_seconds), segments - 1) for n in notes if names[n.family] == k}) for k in per}
-    print(f"| {name} | {wall:.1f} | {len(r['ids'])} | {r['notes']} | {r['notes'] / args.piece_seconds:.1f} | "
+    tokens, count = str(len(r["ids"])), str(r["notes"])
+    if batch > 1:
+        tokens += f" / {sum(len(x['ids']) for x in results) / batch:.0f}"
+        count += f" / {sum(x['notes'] for x in results) / batch:.0f}"
+    print(f"| {label} | {batch} | {wall:.1f} | {tokens} | {count} | {r['notes'] / args.piece_seconds:.1f} | "
           f"{', '.join(f'{k} {v}' for k, v in per.items())} | {', '.join(f'{k} {v}' for k, v in played.items())} | "
-          f"{prefill.calls} ({prefill.seconds:.1f} s) | {prefill.slide_seconds / wall:.1%} |")
+          f"{prefill.calls} ({prefill.seconds:.1f} s) | {prefill.slide_seconds / wall:.1%} |", flush=True)
+    return wall
 
 
 def bare_generate(model, prompt: list[int], batch: int, new_tokens: int, cache: str, args: BenchArgs) -> float:

@@ -124,8 +124,8 @@ class MidiGenerationPipeline(Pipeline):
         progress_bar: show a tqdm bar of seconds generated.
         num_threads: torch CPU threads for this call (restored afterwards).
         window_stride: new tokens per chunk once the window slides (default a quarter of the context).
-        cache_implementation: "dynamic" (default, measured faster on CPU) or "static" (both ``generate()``'s;
-            asking for one turns the lean loop off).
+        cache_implementation: "dynamic" (default, measured faster on CPU) or "static" (``generate()``'s static
+            cache, which turns the lean loop off; the lean loop keeps its own preallocated cache).
         lean_decoding: True (default) decodes with ``decoding.lean_generate`` where it applies (a GPT-2 on CPU
             with sampling settings only), False always with ``model.generate``.
         quantize: int8 weights in the transformer blocks (``quantization.quantize_int8``, a copy made once
