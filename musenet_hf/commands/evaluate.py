@@ -25,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--primers", type=int, default=ev.DEFAULT_PRIMERS, help="real pieces continued for primer continuity (0: skip)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the pipeline's)")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the pipeline's)")
+    p.add_argument("--top-k", type=int, default=None, help="most likely ids kept, 0 for all (default: the pipeline's)")
     p.add_argument("--no-guards", action="store_true",
                    help="generate with the pipeline's music guards off (" + ", ".join(GUARD_OPTIONS) + "), to measure them")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -40,7 +41,7 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
+    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k)) if v is not None}
     if args.no_guards:
         from ..core.guards import GUARD_OPTIONS
 

@@ -15,6 +15,8 @@ import torch
 
 # Sampling, not argmax: greedy decoding loops on one phrase, and MuseNet itself sampled. The cuts keep the
 # far tail (odd families, extreme pitches, stray note-offs) out: top_k bounds it in ids, top_p in mass.
+# Chosen with the evaluator over six settings (bench/results/sampling_sweep.md): lower temperatures narrow the
+# pitch content, and top-p 0.9 or no top-k each left an asked instrument nearly silent in one piece of 36.
 SAMPLING_DEFAULTS = {
     "do_sample": True,
     "temperature": 1.0,
