@@ -93,3 +93,11 @@ def test_real_pop909_piece_is_in_plausible_ranges(tokenizer):
     assert 0.6 < s.scale_consistency <= 1
     assert 1 <= s.polyphony < 10
     assert s.long_note_share < 0.02
+
+
+def test_a_note_held_exactly_the_long_note_limit_is_not_long():
+    # 15.85 + 8.0 - 15.85 is 8.000000000000002 in floats: the note guard's forced note-off lands exactly there
+    exact = Note(15.85, 15.85 + st.LONG_NOTE_SECONDS, PIANO, 60, 80)
+    assert exact.end - exact.start > st.LONG_NOTE_SECONDS
+    longer = Note(0.0, st.LONG_NOTE_SECONDS + 0.01, PIANO, 62, 80)  # one 10 ms step more is long
+    assert st.piece_statistics([exact, longer], INSTRUMENTS, seconds=30).long_notes == 1

@@ -39,6 +39,7 @@ from ..core.midi_io import Note
 
 GRID_SECONDS = 0.01  # the encoding's 10 ms step: polyphony and silences are measured on it
 LONG_NOTE_SECONDS = 8.0  # quality issue: POP909 holds 0.01 % of piano notes longer than this
+LENGTH_DECIMALS = 6  # note lengths are compared with LONG_NOTE_SECONDS to the microsecond (float sums of steps)
 SILENT_FAMILY_NOTES = 5  # an asked family with fewer notes than this in a piece "never plays" (quality issue)
 SEGMENT_SECONDS = 30.0  # coverage is counted in 30 s segments (quality issue: 6 of 8 in a 4-minute piece)
 SEGMENT_MIN_NOTES = SILENT_FAMILY_NOTES  # a family "plays" in a segment with at least this many onsets
@@ -139,7 +140,8 @@ def piece_statistics(notes: list[Note], instruments: list[str], seconds: float |
     drums = [n for n in notes if n.family == drum]
     pitches = np.array([n.pitch for n in pitched], dtype=np.int64)
     lengths = np.array([n.end - n.start for n in pitched], dtype=np.float64)
-    long_notes = int((lengths > LONG_NOTE_SECONDS).sum())
+    # to the microsecond: times are sums of 10 ms steps, so a note held exactly 8 s can measure 8.000000000000002
+    long_notes = int((lengths.round(LENGTH_DECIMALS) > LONG_NOTE_SECONDS).sum())
 
     hits = {}
     for n in drums:
