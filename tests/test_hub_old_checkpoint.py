@@ -66,13 +66,13 @@ def old_push(hub_server, tmp_path_factory):
     return hub_server.state.repos[OLD_REPO].resolve("main").files
 
 
-def generate(home, cwd, env, trust: bool, prelude: str = "") -> dict:
+def generate(home, cwd, env, trust: bool, prelude: str = "", extra: str = "") -> dict:
     code = prelude + f"""
 import json, sys
 from transformers import pipeline
 {"" if trust else "import musenet_hf"}
 generate = pipeline("midi-generation", model={OLD_REPO!r}{", trust_remote_code=True" if trust else ""})
-piece = generate({SAMPLING})[0]
+piece = generate({SAMPLING}{extra})[0]
 piece["midi"].save("piece.mid")
 print(json.dumps({{"pipeline": type(generate).__module__, "tokenizer": type(generate.tokenizer).__module__,
                   "notes": piece["notes"], "package": sorted(m for m in sys.modules if m.startswith("musenet_hf"))[:1]}}))
@@ -85,7 +85,10 @@ def test_old_checkpoint_loads_with_and_without_the_package(old_push, hub_server,
     assert "events.py" in old_push and "codec.py" not in old_push  # really the old layout's remote code
     (tmp_path / "pkg").mkdir()
     (tmp_path / "nopkg").mkdir()
-    with_package = generate(tmp_path / "pkg", tmp_path / "pkg", child_env(hub_server, tmp_path / "pkg" / "home"), trust=False)
+    # the old remote code predates int8 decoding, the lean decoding loop and the ensemble density rule: it samples
+    # float logits through generate(). The package is asked to do the same, so that one seed draws the same ids.
+    with_package = generate(tmp_path / "pkg", tmp_path / "pkg", child_env(hub_server, tmp_path / "pkg" / "home"), trust=False,
+                            extra=", quantize=False, lean_decoding=False, density_guard=False")
     env = child_env(hub_server, tmp_path / "nopkg" / "home")
     env.pop("PYTHONPATH")
     without = generate(tmp_path / "nopkg", tmp_path / "nopkg", env, trust=True, prelude=BLOCK_PACKAGE)
