@@ -160,7 +160,8 @@ def lean_generate(model: GPT2LMHeadModel, input_ids: torch.LongTensor, attention
         tokens = sample_next(scores, **settings)
         tokens = torch.where(unfinished, tokens, torch.full_like(tokens, pad_token_id))
         ids[:, length] = tokens
-        valid[:, length] = True
+        if padded:  # the mask is read only for a padded batch
+            valid[:, length] = True
         length += 1
         unfinished &= tokens != eos_token_id
         if not unfinished.any() or step == max_new_tokens - 1:
