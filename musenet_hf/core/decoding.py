@@ -69,8 +69,7 @@ def direct_call(module: nn.Module):
     if kind is nn.LayerNorm:
         shape, weight, bias, eps = module.normalized_shape, module.weight, module.bias, module.eps
         return lambda x: F.layer_norm(x, shape, weight, bias, eps)
-    dynamic = getattr(getattr(torch.ao.nn, "quantized", None), "dynamic", None)
-    if dynamic is not None and kind is dynamic.Linear and module._packed_params.dtype == torch.qint8:
+    if kind is torch.ao.nn.quantized.dynamic.Linear and module._packed_params.dtype == torch.qint8:
         packed = module._packed_params._packed_params
         reduce_range = module.version is not None and module.version >= QUANTIZED_REDUCE_RANGE_VERSION
         op = torch.ops.quantized.linear_dynamic.default  # the overload itself: skips the packet's dispatch checks
@@ -124,12 +123,11 @@ class _Blocks:
         shape = (batch, self.heads, length, self.head_dim)
         self.keys = [torch.empty(shape, dtype=dtype) for _ in self.blocks]
         self.values = [torch.empty(shape, dtype=dtype) for _ in self.blocks]
-        fused = config.activation_function in TANH_GELUS
+        fused = (lambda x: F.gelu(x, approximate="tanh")) if config.activation_function in TANH_GELUS else None
         # per block: ln_1, c_attn, attention scale, c_proj, ln_2, c_fc, activation, mlp c_proj
         self.steps = [
             (direct_call(b.ln_1), direct_call(b.attn.c_attn), b.attn.scaling, direct_call(b.attn.c_proj),
-             direct_call(b.ln_2), direct_call(b.mlp.c_fc), (lambda x: F.gelu(x, approximate="tanh")) if fused else b.mlp.act,
-             direct_call(b.mlp.c_proj))
+             direct_call(b.ln_2), direct_call(b.mlp.c_fc), fused or b.mlp.act, direct_call(b.mlp.c_proj))
             for b in self.blocks
         ]
 
