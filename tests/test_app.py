@@ -23,6 +23,7 @@ pytest.importorskip("gradio", reason="the app needs gradio: pip install -e '.[ap
 webdriver = pytest.importorskip("selenium.webdriver", reason="browser tests need selenium: pip install -e '.[app,test]'")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -111,6 +112,9 @@ def choose_style(driver, name, elem_id="style"):
     option = WebDriverWait(driver, WAIT).until(
         lambda d: next((li for li in d.find_elements(By.CSS_SELECTOR, "ul li") if li.text.strip().endswith(name)), False))
     option.click()
+    # The typed filter text already reads `name`, so the value alone proves nothing: blur the field, which makes
+    # the dropdown either keep the clicked choice or fall back to the old one, and check what it kept.
+    field.send_keys(Keys.TAB)
     WebDriverWait(driver, WAIT).until(lambda d: field.get_attribute("value") == name)
 
 
@@ -120,9 +124,12 @@ def downloads(driver, served):
 
 
 def wait_for_variations(driver, previous=None):
+    """The four variations' download links once every one is new: each request writes to its own folder, so
+    every link changes, and the page may redraw the four slots one at a time."""
     def ready(d):
         hrefs = [tuple(a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, f"#midi-{i} a[href]")) for i in range(4)]
-        return hrefs if all(hrefs) and hrefs != previous else False
+        fresh = previous is None or all(new != old for new, old in zip(hrefs, previous))
+        return hrefs if all(hrefs) and fresh else False
 
     return WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)).until(ready)
 
