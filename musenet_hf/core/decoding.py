@@ -68,11 +68,14 @@ def direct_call(module: nn.Module):
         return lambda x: torch.addmm(bias, x.view(-1, x.shape[-1]), weight).view(*x.shape[:-1], width)
     if kind is nn.LayerNorm:
         shape, weight, bias, eps = module.normalized_shape, module.weight, module.bias, module.eps
-        return lambda x: F.layer_norm(x, shape, weight, bias, eps)
+        return lambda x: torch.layer_norm(x, shape, weight, bias, eps)  # F.layer_norm's checks skipped: plain tensors
     if kind is torch.ao.nn.quantized.dynamic.Linear and module._packed_params.dtype == torch.qint8:
         packed = module._packed_params._packed_params
         reduce_range = module.version is not None and module.version >= QUANTIZED_REDUCE_RANGE_VERSION
-        op = torch.ops.quantized.linear_dynamic.default  # the overload itself: skips the packet's dispatch checks
+        # the overload's C++ callable: the Python wrapper's check for fake (tracing) script objects, which real
+        # packed weights never are, took 0.18 ms per token (24 calls) in a profile of a 60-second band piece
+        op = torch.ops.quantized.linear_dynamic.default
+        op = getattr(op, "_op", op)
         return lambda x: op(x, packed, reduce_range)
     return module
 
@@ -120,9 +123,8 @@ class _Blocks:
         self.width, self.heads = config.n_embd, config.n_head
         self.head_dim = self.width // self.heads
         dtype = self.wte.weight.dtype
-        shape = (batch, self.heads, length, self.head_dim)
-        self.keys = [torch.empty(shape, dtype=dtype) for _ in self.blocks]
-        self.values = [torch.empty(shape, dtype=dtype) for _ in self.blocks]
+        # per block: keys and values together, [2, batch, heads, length, head_dim]
+        self.cache = [torch.empty((2, batch, self.heads, length, self.head_dim), dtype=dtype) for _ in self.blocks]
         fused = (lambda x: F.gelu(x, approximate="tanh")) if config.activation_function in TANH_GELUS else None
         # per block: ln_1, c_attn, attention scale, c_proj, ln_2, c_fc, activation, mlp c_proj
         self.steps = [
@@ -138,15 +140,13 @@ class _Blocks:
         batch, T, _ = hidden.shape
         end = start + T
         heads, head_dim = self.heads, self.head_dim
-        for i, (ln_1, c_attn, scale, attn_proj, ln_2, c_fc, act, mlp_proj) in enumerate(self.steps):
-            q, k, v = c_attn(ln_1(hidden)).split(self.width, dim=2)
-            self.keys[i][:, :, start:end] = k.view(batch, T, heads, head_dim).transpose(1, 2)
-            self.values[i][:, :, start:end] = v.view(batch, T, heads, head_dim).transpose(1, 2)
-            q = q.view(batch, T, heads, head_dim).transpose(1, 2)
-            out = F.scaled_dot_product_attention(
-                q, self.keys[i][:, :, :end], self.values[i][:, :, :end], attn_mask=mask,
-                is_causal=mask is None and T > 1, scale=scale,
-            )
+        causal = mask is None and T > 1
+        for cache, (ln_1, c_attn, scale, attn_proj, ln_2, c_fc, act, mlp_proj) in zip(self.cache, self.steps):
+            # [batch, T, 3 * width] -> [3, batch, heads, T, head_dim]: query, key and value as views
+            qkv = c_attn(ln_1(hidden)).view(batch, T, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+            cache[:, :, :, start:end] = qkv[1:]
+            kv = cache[:, :, :, :end]
+            out = F.scaled_dot_product_attention(qkv[0], kv[0], kv[1], attn_mask=mask, is_causal=causal, scale=scale)
             hidden = hidden + attn_proj(out.transpose(1, 2).reshape(batch, T, self.width))
             hidden = hidden + mlp_proj(act(c_fc(ln_2(hidden))))
         return self.model.get_output_embeddings()(self.ln_f(hidden[:, -1]))
