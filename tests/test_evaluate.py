@@ -7,7 +7,17 @@ import re
 import pytest
 from corpus_fixtures import write_band, write_song
 
-from musenet_hf.evaluation.evaluate import Case, evaluate, load_cases, load_reference
+from musenet_hf.core.midi_io import Note
+from musenet_hf.evaluation.evaluate import (
+    MIN_MATCHED_CLIPS,
+    Case,
+    RealPiece,
+    Reference,
+    evaluate,
+    load_cases,
+    load_reference,
+    reference_clips,
+)
 from musenet_hf.evaluation.report import write_report
 
 SECONDS = 3.0
@@ -112,6 +122,45 @@ def test_reference_from_a_built_corpus(tmp_path, tokenizer):
     assert {p.style for p in pieces} == {"folk", "rock"}
     band = next(p for p in pieces if p.style == "rock")
     assert {tokenizer.instruments[n.family] for n in band.notes} == {"violin", "bass", "drums"}
+
+
+BAND = ["piano", "bass", "drums"]
+
+
+def band_piece(style: str, families: list[int], name: str, late: int | None = None) -> RealPiece:
+    """Eight seconds of quarter notes on each family; ``late`` (a family) only enters after 6 s."""
+    notes = [Note(t * 0.5, t * 0.5 + (0.0 if f == 2 else 0.4), f, 40 + 12 * f, 90)
+             for f in families for t in range(16) if f != late or t >= 12]
+    return RealPiece(style, notes, 120.0, [], name)
+
+
+def test_reference_clips_match_the_instruments_then_widen(tmp_path):
+    n = MIN_MATCHED_CLIPS
+    test = [band_piece("pop", [0], f"pop-piano-{i}") for i in range(n)] + [band_piece("pop", [0, 1, 2], "pop-band")]
+    train = ([band_piece("rock", [0, 1, 2], f"rock-band-{i}") for i in range(n - 1)]
+             + [band_piece("rock", [0, 1, 2], "rock-late-bass", late=1)])  # bass enters after the clip
+    ref = Reference(train, test, BAND, "fixture")
+
+    clips, rule = reference_clips(ref, Case("pop", ["piano"]), BAND, seconds=4.0)
+    assert rule == "pop, exactly piano" and len(clips) == n
+    assert all({note.family for note in c.notes} == {0} for c in clips)
+    assert max(note.end for c in clips for note in c.notes) <= 4.0 + 1e-9  # clipped
+
+    # 1 pop band and n-1 rock bands with bass inside 4 s: too few for the style, enough in any style
+    clips, rule = reference_clips(ref, Case("pop", BAND), BAND, seconds=4.0)
+    assert rule == "any style, exactly piano + bass + drums"
+    assert sorted(c.name for c in clips) == sorted(["pop-band"] + [f"rock-band-{i}" for i in range(n - 1)])
+    # the late bass plays within 8 s: it is a band clip then, and the pop style has one
+    clips, _ = reference_clips(ref, Case("pop", BAND), BAND, seconds=8.0)
+    assert "rock-late-bass" in {c.name for c in clips}
+
+    # no jazz anywhere with a matching band, and no jazz piece at all: the style rule, empty
+    clips, rule = reference_clips(ref, Case("jazz", ["bass"]), BAND, seconds=4.0)
+    assert rule == "jazz, any instruments" and clips == []
+    clips, rule = reference_clips(ref, Case("pop", BAND), BAND, seconds=4.0, match="style")
+    assert rule == "pop, any instruments" and len(clips) == n + 1  # every pop test piece
+    with pytest.raises(ValueError, match="reference_match"):
+        reference_clips(ref, Case("pop", BAND), BAND, seconds=4.0, match="genre")
 
 
 def test_cases_file(tmp_path):

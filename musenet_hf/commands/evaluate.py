@@ -26,6 +26,10 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the pipeline's)")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass (default: the pipeline's)")
     p.add_argument("--top-k", type=int, default=None, help="most likely ids kept, 0 for all (default: the pipeline's)")
+    p.add_argument("--reference-match", choices=ev.REFERENCE_MATCHES, default="instrumentation",
+                   help="real clips per case: of its style with exactly its instruments where there are enough "
+                        f"(>= {ev.MIN_MATCHED_CLIPS}), else those instruments in any style, else the style alone; "
+                        "or 'style': every clip of the style")
     p.add_argument("--no-guards", action="store_true",
                    help="generate with the pipeline's music guards off (" + ", ".join(GUARD_OPTIONS) + "), to measure them")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -53,7 +57,8 @@ def run(args) -> int:
 
     result = evaluate(args.model, args.reference, cases=load_cases(args.cases), pieces=args.pieces, seconds=args.seconds,
                       seed=args.seed, reference_style=args.reference_style, likelihood_pieces=args.likelihood_pieces,
-                      primers=args.primers, progress_bar=not args.no_progress, on_estimate=announce, generate_kwargs=sampling)
+                      primers=args.primers, progress_bar=not args.no_progress, on_estimate=announce, generate_kwargs=sampling,
+                      reference_match=args.reference_match)
     files = write_report(result, args.out)
     print("\n".join(summary_table(result.to_dict())))
     print(json.dumps({k: str(v) for k, v in files.items()}, indent=1))

@@ -6,8 +6,9 @@ folder of MIDI files):
 1. likelihood of the reference's test pieces: bits per token, per note and per second of music, overall and
    per style, with the bigram baseline of ``likelihood`` on the same positions;
 2. per case (a style and its instruments): N generated pieces of S seconds (one seeded batch) against real
-   pieces of that style clipped to S seconds: ``statistics`` per piece, ``compare`` (histogram overlap, with
-   real-vs-real halves as the reference line), ``degeneracy`` counters;
+   pieces clipped to S seconds, of that style and, where the reference holds enough, with those instruments
+   (``reference_clips``): ``statistics`` per piece, ``compare`` (histogram overlap, with real-vs-real halves
+   as the reference line), ``degeneracy`` counters;
 3. control: instrument adherence, a style classifier (real held-out first, then generated) and primer
    continuity (``control``);
 4. speed of the generation it ran.
@@ -52,7 +53,17 @@ DEFAULT_CASES = (
 )
 DEFAULT_LIKELIHOOD_PIECES = 48  # test pieces scored (one context-long window each): ~30 s of forward passes
 LIKELIHOOD_BATCH = 8
-MAX_REAL_PER_STYLE = 200  # real clips compared per style; more adds reading time, not precision
+MAX_REAL_PER_STYLE = 200  # real clips compared per case; more adds reading time, not precision
+# Fewest real clips a case is compared with before its reference is widened: real-vs-real splits them into
+# two halves, and a half under 5 clips gives a histogram too coarse to read.
+MIN_MATCHED_CLIPS = 10
+# How a case's real clips are chosen (evaluate's ``reference_match``):
+# - "instrumentation": clips of the case's style in which exactly the asked instruments play; with fewer than
+#   MIN_MATCHED_CLIPS of those, clips with exactly those instruments in any style; with fewer still, the style
+#   alone. A band is then compared with bands: the default corpus's "pop" is nearly all POP909 piano, so under
+#   "style" a pop piano + bass + drums piece was measured against solo piano.
+# - "style": every clip of the case's style, whatever plays in it (the evaluator's first rule).
+REFERENCE_MATCHES = ("instrumentation", "style")
 MAX_TRAIN_PER_STYLE = 100  # real pieces per style the style classifier is fitted on
 MAX_THRESHOLD_PIECES = 1000  # whole real pieces pooled for the per-family long-note thresholds
 DEFAULT_PRIMERS = 1  # real test pieces continued for the primer-continuity check
@@ -120,7 +131,7 @@ class EvaluationResult:
     speed: dict = field(default_factory=dict)
     real_reference: dict = field(default_factory=dict)  # real-pieces counters per style (degeneracy, silences)
     generated: list[GeneratedPiece] = field(default_factory=list, repr=False)
-    real_clips: dict[str, list[RealPiece]] = field(default_factory=dict, repr=False)
+    real_clips: dict[str, list[RealPiece]] = field(default_factory=dict, repr=False)  # per case name
     instruments: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
@@ -199,6 +210,42 @@ def clip_piece(piece: RealPiece, seconds: float) -> RealPiece:
     """The piece's first ``seconds`` from its first note (so a silent lead-in does not count)."""
     start = min((n.start for n in piece.notes), default=0.0)
     return RealPiece(piece.style, clip_notes(piece.notes, start, seconds), piece.bpm, [], piece.name)
+
+
+def reference_clips(ref: Reference, case: Case, instruments: list[str], seconds: float,
+                    match: str = "instrumentation") -> tuple[list[RealPiece], str]:
+    """The real clips one case is compared with, and which rule chose them (see ``REFERENCE_MATCHES``).
+
+    Test pieces come before train pieces; at most ``MAX_REAL_PER_STYLE`` clips of ``seconds`` are kept.
+
+    Args:
+        ref (`Reference`): the reference pieces.
+        case (`Case`): the style and the asked instruments.
+        instruments (`list[str]`): the model's families, in index order.
+        seconds (`float`): clip length.
+        match (`str`, *optional*, defaults to ``"instrumentation"``): one of ``REFERENCE_MATCHES``.
+
+    Returns:
+        `(clips, rule)`: the clips, and the rule as words, e.g. ``"pop, exactly piano + bass + drums"``.
+    """
+    if match not in REFERENCE_MATCHES:
+        raise ValueError(f"reference_match must be one of {REFERENCE_MATCHES}, got {match!r}")
+    if match == "instrumentation":
+        asked = {instruments.index(name) for name in case.instruments}
+        played = " + ".join(case.instruments)
+        for style, rule in ((case.style, f"{case.style}, exactly {played}"), (None, f"any style, exactly {played}")):
+            clips = []
+            for piece in ref.test + ref.train:
+                if (style is None or piece.style == style) and asked <= {n.family for n in piece.notes}:
+                    clip = clip_piece(piece, seconds)
+                    if {n.family for n in clip.notes} == asked:
+                        clips.append(clip)
+                        if len(clips) == MAX_REAL_PER_STYLE:
+                            break
+            if len(clips) >= MIN_MATCHED_CLIPS:
+                return clips, rule
+    pool = [p for p in ref.test if p.style == case.style] or [p for p in ref.train if p.style == case.style]
+    return [clip_piece(p, seconds) for p in pool[:MAX_REAL_PER_STYLE]], f"{case.style}, any instruments"
 
 
 # --- likelihood -----------------------------------------------------------------------------------------
@@ -322,7 +369,8 @@ def generate_case(pipe, case: Case, pieces: int, seconds: float, seed: int, prog
 def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None, pieces: int = DEFAULT_PIECES,
              seconds: float = DEFAULT_SECONDS, seed: int = 0, reference_style: str = "unknown",
              likelihood_pieces: int = DEFAULT_LIKELIHOOD_PIECES, primers: int = DEFAULT_PRIMERS,
-             progress_bar: bool = True, on_estimate=None, generate_kwargs: dict | None = None) -> EvaluationResult:
+             progress_bar: bool = True, on_estimate=None, generate_kwargs: dict | None = None,
+             reference_match: str = "instrumentation") -> EvaluationResult:
     """Evaluates a checkpoint against a reference (see the module docstring for what is measured).
 
     Args:
@@ -339,6 +387,8 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
         progress_bar (`bool`, *optional*, defaults to True): a bar per generated batch.
         on_estimate (`callable`, *optional*): called with the time estimate (a dict) before generating.
         generate_kwargs (`dict`, *optional*): sampling arguments passed to every pipeline call.
+        reference_match (`str`, *optional*, defaults to ``"instrumentation"``): how each case's real clips are
+            chosen (``REFERENCE_MATCHES``; ``"style"`` is the evaluator's first rule).
 
     Returns:
         `EvaluationResult`
@@ -347,6 +397,8 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
 
     import musenet_hf  # noqa: F401  (registers the task)
 
+    if reference_match not in REFERENCE_MATCHES:
+        raise ValueError(f"reference_match must be one of {REFERENCE_MATCHES}, got {reference_match!r}")
     cases = list(cases) if cases is not None else load_cases(None)
     pipe = pipeline("midi-generation", **({} if model in (None, "default") else {"model": str(model)}))
     tok = pipe.tokenizer
@@ -359,7 +411,7 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
     gen_kwargs = dict(generate_kwargs or {})
     settings = {"cases": [asdict(c) for c in cases], "pieces_per_case": pieces, "seconds": seconds, "seed": seed,
                 "likelihood_pieces": likelihood_pieces, "primers": primers, "generate_kwargs": gen_kwargs,
-                "torch_threads": torch.get_num_threads()}
+                "torch_threads": torch.get_num_threads(), "reference_match": reference_match}
     result = EvaluationResult(model=str(model or "default"), reference=str(reference), settings=settings, instruments=instruments)
 
     ref = load_reference(reference, tok, reference_style)
@@ -368,20 +420,22 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
     if likelihood_pieces:
         result.likelihood = reference_likelihood(pipe.model, tok, ref, likelihood_pieces)
 
-    # Real clips per style (test pieces, else train pieces when the style has no test piece).
+    # Real clips per style (test pieces, else train pieces when the style has no test piece): the real
+    # pieces' own degeneracy counters; and per case, the clips it is compared with (``reference_clips``).
     styles = sorted({c.style for c in cases})
-    real: dict[str, list[RealPiece]] = {}
-    for style in styles:
-        pool = [p for p in ref.test if p.style == style] or [p for p in ref.train if p.style == style]
-        real[style] = [clip_piece(p, seconds) for p in pool[:MAX_REAL_PER_STYLE]]
-    result.real_clips = real
-    real_stats = {s: [piece_statistics(p.notes, instruments, seconds, p.bpm) for p in clips] for s, clips in real.items()}
     thresholds = degeneracy.held_thresholds([p.notes for p in (ref.test + ref.train)[:MAX_THRESHOLD_PIECES]], instruments)
     vocab = tok.musenet_vocab
-    for style, clips in real.items():
-        degen = [degeneracy.piece_degeneracy(s, _event_ids(p.notes, vocab), thresholds) for s, p in zip(real_stats[style], clips)]
+    for style in styles:
+        clips, _ = reference_clips(ref, Case(style, []), instruments, seconds, match="style")
+        stats = [piece_statistics(p.notes, instruments, seconds, p.bpm) for p in clips]
+        degen = [degeneracy.piece_degeneracy(s, _event_ids(p.notes, vocab), thresholds) for s, p in zip(stats, clips)]
         result.real_reference[style] = {"pieces": len(clips), "degeneracy": degeneracy.summarize(degen),
-                                        "long_note_share": long_note_share_overall(real_stats[style])}
+                                        "long_note_share": long_note_share_overall(stats)}
+    case_real: dict[str, tuple[list[PieceStatistics], str]] = {}
+    for case in cases:
+        clips, rule = reference_clips(ref, case, instruments, seconds, reference_match)
+        result.real_clips[case.name] = clips
+        case_real[case.name] = ([piece_statistics(p.notes, instruments, seconds, p.bpm) for p in clips], rule)
 
     estimate = estimate_seconds(pipe, cases, pieces, seconds, seed, gen_kwargs)
     # each primer continuation: ~2 instruments for CONTINUATION_SECONDS
@@ -404,7 +458,10 @@ def evaluate(model: str, reference: str | Path, cases: list[Case] | None = None,
         result.generated.extend(made)
         stats = [piece_statistics(g.notes, instruments, seconds, g.bpm, asked=case.instruments) for g in made]
         generated_stats.extend(zip(made, stats))
-        result.cases.append(_case_figures(case, made, stats, real_stats.get(case.style, []), thresholds, instruments, vocab, wall))
+        real_stats, rule = case_real[case.name]
+        figures = _case_figures(case, made, stats, real_stats, thresholds, instruments, vocab, wall)
+        figures["reference_rule"] = rule
+        result.cases.append(figures)
     result.speed.update({
         "generation_wall_seconds": total_wall,
         "notes_per_second": total_notes / total_wall if total_wall else math.nan,

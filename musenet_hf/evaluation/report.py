@@ -2,7 +2,8 @@
 
 The Markdown is rendered from the same dict that is written to ``report.json`` (``result.to_dict()``), so every
 number it shows is in the JSON. Pictures: per case, real-vs-generated histograms of every statistic; per
-style, the piano rolls of a few generated pieces under a real one of that style.
+style, the piano rolls of a few generated pieces under a real one of that style (one its first case was
+compared with).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def render_markdown(data: dict) -> str:
     for case in data["cases"]:
         lines += ["", f"## {case['name']}", ""]
         if case["comparison"]:
-            lines += [f"Against {case['real_pieces']} real clips of the style. Overlap: histogram overlapping area (1 = same spread).", "",
+            rule = case.get("reference_rule", f"{case['case']['style']}, any instruments")
+            lines += [f"Against {case['real_pieces']} real clips ({rule}). Overlap: histogram overlapping area (1 = same spread).", "",
                       "| statistic | real-vs-real overlap | generated-vs-real overlap | real median | real IQR "
                       "| generated median | gap / IQR |",
                       "|---|---|---|---|---|---|---|"]
@@ -138,21 +140,20 @@ def write_report(result: EvaluationResult, out: str | Path) -> dict[str, Path]:
     files["md"].write_text(render_markdown(data), encoding="utf-8")
     seconds = result.settings["seconds"]
     instruments = result.instruments
-    real_values = {}
-    for style, clips in result.real_clips.items():
-        stats = [piece_statistics(p.notes, instruments, seconds, p.bpm) for p in clips]
-        real_values[style] = {k: [s.scalars()[k] for s in stats] for k in SCALAR_STATISTICS}
     for case in result.cases:
-        style = case["case"]["style"]
-        gen = {k: [p[k] for p in case["pieces"]] for k in SCALAR_STATISTICS}
-        if real_values.get(style) and result.real_clips.get(style):
+        clips = result.real_clips.get(case["name"])
+        if clips:
+            stats = [piece_statistics(p.notes, instruments, seconds, p.bpm) for p in clips]
+            real_values = {k: [s.scalars()[k] for s in stats] for k in SCALAR_STATISTICS}
+            gen = {k: [p[k] for p in case["pieces"]] for k in SCALAR_STATISTICS}
             name = f"histograms_{_slug(case['name'])}"
-            plot_histograms(real_values[style], gen, title=f"{case['name']}: real (blue) vs generated (red)",
+            plot_histograms(real_values, gen, title=f"{case['name']}: real (blue) vs generated (red)",
                             path=out / f"{name}.png")
             files[name] = out / f"{name}.png"
     for style in sorted({g.case.style for g in result.generated}):
         pieces = [g for g in result.generated if g.case.style == style][:ROLLS_PER_STYLE]
-        real = next((p for p in result.real_clips.get(style, []) if p.notes), None)
+        # the real roll: a clip the style's first case was compared with
+        real = next((p for p in result.real_clips.get(pieces[0].case.name, []) if p.notes), None)
         rows = ([("real: " + (real.name or style), real.notes)] if real else []) + [
             (f"generated: {g.case.name}", g.notes) for g in pieces]
         fig = Figure(figsize=(12, ROLL_ROW_INCHES * len(rows)), layout="constrained")
