@@ -59,3 +59,21 @@ def test_bundled_checkpoint_generates_twenty_seconds_offline(tmp_path):
     assert result["notes"] > 0
     assert set(result["instruments"]) <= {"piano", "violin"} and result["instruments"]
     assert result["tracks"] == 1 + len(result["instruments"])  # a tempo track, then one per instrument
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BUNDLED, reason="no checkpoint in musenet_hf/default_model (the trained default model is committed there)")
+def test_bundled_band_pieces_end_every_note_by_its_hard_limit_across_slides(default_pipe):
+    """The quality grid's case that once held three guitar notes 12-17 s (a strumming guitar stacks a dozen
+    voices on one key, and a window that began mid-stack paired their note-offs with other voices)."""
+    from musenet_hf.core.guards import MusicStatistics
+
+    stats = MusicStatistics.from_config(default_pipe.model.config)
+    tok = default_pipe.tokenizer
+    out = default_pipe(style="pop", instruments=["piano", "bass", "drums", "guitar"], seconds=30, num_return_sequences=8,
+                       seed=2, progress_bar=False)
+    assert max(len(r["ids"]) for r in out) > 1024  # the window slid
+    for r in out:
+        for n in tok.decode_events(r["ids"]).notes:
+            if n.family != tok.musenet_vocab.drum_index:
+                assert n.end - n.start <= stats.note_limits(tok.instruments[n.family])[1] + 1e-6, n

@@ -91,6 +91,72 @@ def unfinished_voices(events: list[int], vocab: Vocabulary, before: int, fifo: b
     return out
 
 
+class VoicePairing:
+    """Which note-on each note-off of a growing event list ends, as the decoder pairs them (``voices``), and
+    the tail of the list rewritten so that a reader starting at the tail pairs its notes the same way.
+
+    A window that starts mid-piece does not see the voices started before it. A note-off in it that ends
+    one of those (a ``<voice:skip>`` run reaching past the window's voices of the key) would, read from the
+    window alone, end one of the window's voices instead: the model, the voice processor and the guards
+    (which all read the window) would take that voice for ended while the decoded piece holds it on, and
+    the note-length guard could no longer end it. ``window`` drops such note-offs (and their skips) and
+    rewrites the skip runs of the others to the depths the window's own voices give.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        fifo (`bool`, defaults to `False`): the sequence's voice order (``<voice:fifo>`` in its header).
+    """
+
+    def __init__(self, vocab: Vocabulary, fifo: bool = False):
+        self.vocab, self.fifo = vocab, fifo
+        self.skip = vocab.token_to_id[VOICE_SKIP]
+        self.stacks: dict[int, VoiceStack] = {}  # key slot -> the indices of its sounding note-ons
+        self.ends: dict[int, int | None] = {}  # note-off index -> the index of the note-on it ends (None: none)
+        self.seen = 0
+        self.skips = 0
+
+    def update(self, events: list[int]) -> None:
+        """Pair the note-offs of ``events`` not seen yet (``events`` only ever grows)."""
+        new = events[self.seen :]
+        kinds, keys = self.vocab.kinds(new).tolist(), self.vocab.key(new).tolist()
+        for i, (tok, kind, key) in enumerate(zip(new, kinds, keys), start=self.seen):
+            if tok == self.skip:
+                self.skips += 1
+                continue
+            if kind == self.vocab.KIND_ON and key >= 0:
+                self.stacks.setdefault(key, VoiceStack(self.fifo)).push(i)
+            elif kind == self.vocab.KIND_OFF and key >= 0:
+                stack = self.stacks.get(key)
+                self.ends[i] = stack.end(self.skips) if stack is not None else None
+            self.skips = 0
+        self.seen = len(events)
+
+    def window(self, events: list[int], cut: int) -> list[int]:
+        """``events[cut:]`` with its voices written for a reader that starts at ``cut`` (see the class).
+        ``cut`` must not fall inside a skip run (a window starts right after a wait)."""
+        self.update(events)
+        kinds, keys = self.vocab.kinds(events[cut:]).tolist(), self.vocab.key(events[cut:]).tolist()
+        local: dict[int, VoiceStack] = {}
+        out, pending = [], []  # pending: a skip run waiting for the note-off it leads to
+        for i, (tok, kind, key) in enumerate(zip(events[cut:], kinds, keys), start=cut):
+            if tok == self.skip:
+                pending.append(tok)
+                continue
+            if kind == self.vocab.KIND_ON and key >= 0:
+                local.setdefault(key, VoiceStack(self.fifo)).push(i)
+            elif kind == self.vocab.KIND_OFF and key >= 0:
+                ended = self.ends.get(i)
+                if ended is not None and ended < cut:
+                    pending = []
+                    continue  # it ends a voice the window never started
+                if ended is not None:
+                    pending = [self.skip] * local[key].end_voice(ended)
+            out += pending
+            out.append(tok)
+            pending = []
+        return out + pending
+
+
 @dataclass
 class MusicRequest:
     """One piece to generate (in ``num_return_sequences`` variations).
@@ -147,12 +213,13 @@ class SlidingWindowGenerator:
             raise ValueError(f"the header ({len(request.header)} tokens) leaves no room in a context of {self.context}")
         n = request.num_return_sequences
         events = [list(request.events) for _ in range(n)]
+        pairings = [VoicePairing(self.vocab, fifo=self.vocab.token_to_id[VOICE_FIFO] in request.header) for _ in range(n)]
         steps = torch.full((n,), count_steps(request.events, self.vocab), dtype=torch.long)
         active = list(range(n))
         budget = len(request.events) + int(request.target_steps * self.vocab.config.step_seconds * MAX_TOKENS_PER_SECOND) + self.context
         with allowed_vocab_head(self.model, request.forbidden):
             while active and max(len(events[i]) for i in active) < budget:
-                windows = [self._window(request.header, events[i]) for i in active]
+                windows = [self._window(request.header, events[i], pairings[i]) for i in active]
                 new, ended = self._chunk(request, windows, steps[active], on_progress, generate_kwargs, [events[i] for i in active])
                 for row, i in enumerate(active):
                     events[i] += new[row]
@@ -160,10 +227,11 @@ class SlidingWindowGenerator:
                 active = [i for row, i in enumerate(active) if not ended[row] and steps[i] < request.target_steps]
         return [trim_to_steps(e, self.vocab, request.target_steps) for e in events]
 
-    def _window(self, header: list[int], events: list[int]) -> list[int]:
+    def _window(self, header: list[int], events: list[int], pairing: VoicePairing | None = None) -> list[int]:
         """Header + the events that fit; when they do not, slide: keep the recent music from a step
-        boundary. Notes whose note-on falls out get their note-offs appended to ``events`` (in place),
-        after the window is taken: the model never sees them, the decoded piece has no stuck notes."""
+        boundary, its voices written as the window alone can read them (``VoicePairing.window``). Notes
+        whose note-on falls out get their note-offs appended to ``events`` (in place), after the window is
+        taken: the model never sees them, the decoded piece has no stuck notes."""
         if len(header) + len(events) + self.stride <= self.context:
             return header + events
         keep = self.context - len(header) - self.stride
@@ -172,8 +240,10 @@ class SlidingWindowGenerator:
         waits = wait_steps(torch.tensor(events[cut:]), self.vocab).nonzero()
         if len(waits):
             cut += int(waits[0]) + 1
-        window = header + events[cut:]
-        events += unfinished_voices(events, self.vocab, cut, fifo=self.vocab.token_to_id[VOICE_FIFO] in header)
+        fifo = self.vocab.token_to_id[VOICE_FIFO] in header
+        pairing = pairing if pairing is not None else VoicePairing(self.vocab, fifo)
+        window = header + pairing.window(events, cut)
+        events += unfinished_voices(events, self.vocab, cut, fifo=fifo)
         return window
 
     def _chunk(self, request: MusicRequest, windows: list[list[int]], steps: torch.Tensor, on_progress, generate_kwargs, histories=None):
