@@ -10,9 +10,11 @@ from transformers import pipeline
 from musenet_hf.core.codec import Header, encode_notes, header_ids
 from musenet_hf.core.guards import (
     CONFIG_KEY,
+    DEFAULT_KEY_ONSETS_PER_SECOND,
     DEFAULT_NOTES_PER_SECOND,
     DrumRateGuard,
     InstrumentEntryGuard,
+    KeyRepeatGuard,
     MusicStatistics,
     NoteDensityGuard,
     NoteLengthGuard,
@@ -157,6 +159,41 @@ def test_music_statistics_learns_quantiles_drum_rate_and_density(tokenizer):
     assert MusicStatistics(**stats.to_dict()) == stats
 
 
+def test_key_repeat_guard_lowers_then_forbids_one_key_only(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    stats = MusicStatistics(key_onsets_per_second={"bass": [0.3, 0.6]})  # in any 10 s: past 3 lowered, at 6 forbidden
+    low, high = vocab.note_on_id(BASS, 4, 40), vocab.note_on_id(BASS, 4, 47)
+    struck = [low, vocab.wait_id(5), vocab.note_off_id(BASS, 40), vocab.wait_id(95)]  # one strike a second
+    key = [vocab.note_on_id(BASS, b, 40) for b in range(vocab.nbins)]
+    scores = torch.zeros(1, vocab.size)
+    under = KeyRepeatGuard(vocab, stats)(_prompt(vocab, [BASS], struck * 3), scores)
+    assert torch.equal(under, scores)
+    soft = KeyRepeatGuard(vocab, stats)(_prompt(vocab, [BASS], struck * 4), scores)
+    assert torch.allclose(soft[0, key], torch.full((len(key),), -4.0 * (4 - 3) / (6 - 3)))
+    waits = slice(vocab.wait_start, vocab.tempo_start)
+    assert torch.equal(soft[0, high], scores[0, high]) and torch.equal(soft[0, waits], scores[0, waits])
+    hard = KeyRepeatGuard(vocab, stats)(_prompt(vocab, [BASS], struck * 6), scores)
+    assert torch.isinf(hard[0, key]).all() and torch.isfinite(hard[0, high])
+    # the strikes were 0-5 s; at 10.01 s the first has left the window: five in it, lowered again, not forbidden
+    later = KeyRepeatGuard(vocab, stats)(_prompt(vocab, [BASS], struck * 6 + vocab.wait_ids(401)), scores)
+    assert torch.isfinite(later[0, key]).all() and (later[0, key] < 0).all()
+    # the strikes before a slid window count: the window holds two, the history six
+    window = _prompt(vocab, [BASS], (struck * 6)[-8:])
+    assert torch.equal(KeyRepeatGuard(vocab, stats)(window, scores), scores)
+    seeded = KeyRepeatGuard(vocab, stats, histories=[struck * 6])(window, scores)
+    assert torch.isinf(seeded[0, key]).all()
+
+
+def test_music_statistics_learns_key_repeat_rates(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    # 1,100 s of bass, a note a second alternating between two keys: 110 ten-second windows, each key 5 in each
+    bass = [Note(t * 1.0, t * 1.0 + 0.5, BASS, 40 + (t % 2) * 7, 80) for t in range(1100)]  # two keys, alternate
+    stats = music_statistics([encode_notes(bass, vocab)], vocab)
+    assert stats.key_repeat_limits("bass") == pytest.approx((0.5, 0.5))  # each key 5 times in every 10 s
+    assert stats.key_repeat_limits("violin") == tuple(DEFAULT_KEY_ONSETS_PER_SECOND)  # no violin: the default
+    assert MusicStatistics(**stats.to_dict()) == stats
+
+
 def _longest_note(result, tok):
     return max((n.end - n.start for n in tok.decode_events(result["ids"]).notes if n.family != DRUMS), default=0.0)
 
@@ -234,6 +271,27 @@ def test_ensemble_density_switch_across_slides(guarded_pipe):
     on = guarded_pipe(**kwargs)
     assert max(_peak_notes(r, tok, both) for r in on) <= 10  # 2 notes/s over any 5 s for the two together
     assert max(_peak_notes(r, tok, both) for r in guarded_pipe(**kwargs, density_guard=False)) > 10
+
+
+def _peak_key_onsets(result, tok, family, pitch, seconds=10.0):
+    t = np.sort([round(n.start, 2) for n in tok.decode_events(result["ids"]).notes if (n.family, n.pitch) == (family, pitch)])
+    if not len(t):
+        return 0
+    return int((np.searchsorted(t, t + seconds - 0.005, side="right") - np.arange(len(t))).max())
+
+
+def test_repeat_guard_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    vocab = tok.musenet_vocab
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(key_onsets_per_second={"bass": [0.2, 0.5]}).to_dict())
+    # a model that favours one bass key (+6 nats on each of its note-ons)
+    favourite = {(vocab.note_on_id(BASS, b, 40),): 6.0 for b in range(vocab.nbins)}
+    kwargs = dict(instruments=["bass"], seconds=14, num_return_sequences=2, seed=0, sequence_bias=favourite,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
+    on = guarded_pipe(**kwargs)
+    assert max(_peak_key_onsets(r, tok, BASS, 40) for r in on) <= 5  # at most 5 in any 10 s, slides included
+    assert min(r["notes"] for r in on) > 20  # the bass plays on, on other keys
+    assert max(_peak_key_onsets(r, tok, BASS, 40) for r in guarded_pipe(**kwargs, repeat_guard=False)) > 5
 
 
 def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):

@@ -85,10 +85,11 @@ def test_old_checkpoint_loads_with_and_without_the_package(old_push, hub_server,
     assert "events.py" in old_push and "codec.py" not in old_push  # really the old layout's remote code
     (tmp_path / "pkg").mkdir()
     (tmp_path / "nopkg").mkdir()
-    # the old remote code predates int8 decoding, the lean decoding loop and the ensemble density rule: it samples
-    # float logits through generate(). The package is asked to do the same, so that one seed draws the same ids.
+    # the old remote code predates int8 decoding, the lean decoding loop, the ensemble density rule and the key
+    # repeat guard: it samples float logits through generate(). The package is asked to do the same, so that one
+    # seed draws the same ids.
     with_package = generate(tmp_path / "pkg", tmp_path / "pkg", child_env(hub_server, tmp_path / "pkg" / "home"), trust=False,
-                            extra=", quantize=False, lean_decoding=False, density_guard=False")
+                            extra=", quantize=False, lean_decoding=False, density_guard=False, repeat_guard=False")
     env = child_env(hub_server, tmp_path / "nopkg" / "home")
     env.pop("PYTHONPATH")
     without = generate(tmp_path / "nopkg", tmp_path / "nopkg", env, trust=True, prelude=BLOCK_PACKAGE)

@@ -5,6 +5,9 @@
   no wait may carry the note past it. Prevents stuck notes held for tens of seconds.
 - ``DrumRateGuard``: one drum may not be hit more often than the corpus's busiest drum within any second
   (nor twice on one 10 ms step). Prevents machine-gun drums.
+- ``KeyRepeatGuard``: one key of a pitched instrument (a bass's low B, say) struck more often in ten seconds
+  than the corpus's 90th percentile for that instrument's busiest key is made less likely, and at the 99th
+  percentile impossible, so the instrument plays another note. Prevents a bass or guitar hammering one key.
 - ``InstrumentEntryGuard``: an asked instrument that has not played for a while gets a larger share of the
   note-on probability, while the total probability of playing a note at all is unchanged, so the guard
   decides *who* plays, never *whether*. Prevents asked instruments that never enter.
@@ -54,6 +57,18 @@ DRUM_RATE_WINDOW_STEPS = 100  # the rate cap counts hits in the last second
 # of the corpus's pieces with drums (default corpus: 7.85 hits/s; a burst measure such as the busiest second
 # would be 15 there, from rolls and flams, and a drum held at that rate for a minute is a machine gun).
 DRUM_QUANTILE = 0.99
+# Key repeats: onsets of one pitched key in the last ten seconds (a few bars: a pedal bass of a bar or two is
+# music, the same key struck for a minute is a machine gun), against the corpus's busiest key of the family
+# in its ten-second windows. Default corpus, bass: median 4, 90th percentile 15, 99th 53 onsets; the bundled
+# model's rock bass struck one key ~80 times in ten seconds. Past the soft quantile the key's note-ons lose up
+# to KEY_REPEAT_MAX_PENALTY nats (growing linearly), at the hard one they are forbidden.
+KEY_REPEAT_WINDOW_STEPS = 1000
+KEY_REPEAT_SOFT_QUANTILE = 0.9
+KEY_REPEAT_HARD_QUANTILE = 0.99
+KEY_REPEAT_MAX_PENALTY = 4.0
+# Used for a family the statistics do not cover: the default corpus's loosest family (guitar, 27 and 57
+# onsets of its busiest key per ten seconds).
+DEFAULT_KEY_ONSETS_PER_SECOND = [2.7, 5.7]
 # Note density: notes a family starts in the last five seconds (a bar or two: long enough that a chord or a
 # fill does not count as a rate, short enough to catch a dense stretch), capped at the corpus's
 # DENSITY_QUANTILE of that family's five-second rates in the windows where it plays.
@@ -111,6 +126,9 @@ class MusicStatistics:
         ensemble_notes_per_second (`dict[str, list[float]]`): ensemble size (``"2"`` .. ``"4"``, 4 meaning 4 or
             more) -> ``[soft, hard]`` notes per second all its families together start, over
             ``DENSITY_WINDOW_STEPS`` (``DEFAULT_ENSEMBLE_NOTES_PER_SECOND`` when empty).
+        key_onsets_per_second (`dict[str, list[float]]`): pitched family name -> ``[soft, hard]`` onsets per
+            second of one key, over ``KEY_REPEAT_WINDOW_STEPS`` (``DEFAULT_KEY_ONSETS_PER_SECOND`` for a
+            family not listed).
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -119,6 +137,7 @@ class MusicStatistics:
     notes: dict = field(default_factory=dict)
     notes_per_second: dict = field(default_factory=dict)
     ensemble_notes_per_second: dict = field(default_factory=dict)
+    key_onsets_per_second: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -130,6 +149,11 @@ class MusicStatistics:
     def density_limit(self, family: str) -> float:
         """The most notes per second a family may start (over ``DENSITY_WINDOW_STEPS``)."""
         return float(self.notes_per_second.get(family, DEFAULT_NOTES_PER_SECOND))
+
+    def key_repeat_limits(self, family: str) -> tuple[float, float]:
+        """(soft, hard) onsets per second of one key of a pitched family (over ``KEY_REPEAT_WINDOW_STEPS``)."""
+        soft, hard = self.key_onsets_per_second.get(family, DEFAULT_KEY_ONSETS_PER_SECOND)
+        return float(soft), float(hard)
 
     def ensemble_limits(self, size: int) -> tuple[float, float] | None:
         """(soft, hard) notes per second of an ensemble of ``size`` families, or None for one family."""
@@ -147,7 +171,8 @@ class MusicStatistics:
     def to_dict(self) -> dict:
         return {"note_length_seconds": self.note_length_seconds, "drum_hits_per_second": self.drum_hits_per_second,
                 "source": self.source, "notes": self.notes, "notes_per_second": self.notes_per_second,
-                "ensemble_notes_per_second": self.ensemble_notes_per_second}
+                "ensemble_notes_per_second": self.ensemble_notes_per_second,
+                "key_onsets_per_second": self.key_onsets_per_second}
 
     @classmethod
     def from_config(cls, config) -> MusicStatistics:
@@ -171,17 +196,23 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         piece's length) at the corpus's ``DRUM_QUANTILE`` of pieces with drums; per family
         the ``DENSITY_QUANTILE`` of its note rates over the ``DENSITY_WINDOW_STEPS`` windows where it plays;
         per ensemble size (2 to ``ENSEMBLE_MAX_SIZE`` families playing), the ``ENSEMBLE_SOFT_QUANTILE`` and
-        ``ENSEMBLE_HARD_QUANTILE`` of all its notes' rates over the windows where any note starts.
+        ``ENSEMBLE_HARD_QUANTILE`` of all its notes' rates over the windows where any note starts; per pitched
+        family, the ``KEY_REPEAT_SOFT_QUANTILE`` and ``KEY_REPEAT_HARD_QUANTILE`` of its busiest key's onset
+        rate over the ``KEY_REPEAT_WINDOW_STEPS`` windows where it plays.
     """
     step = vocab.config.step_seconds
     lengths: dict[int, list[float]] = {}
     drum_peaks: list[float] = []
     rates: dict[int, list[np.ndarray]] = {}
     ensembles: dict[int, list[np.ndarray]] = {}
+    repeats: dict[int, list[np.ndarray]] = {}
     window = DRUM_RATE_WINDOW_STEPS * step
     density_window = DENSITY_WINDOW_STEPS * step
+    repeat_window = KEY_REPEAT_WINDOW_STEPS * step
     for ids in sequences:
         notes = decode_ids(list(ids), vocab).notes
+        for fam, busiest in _busiest_key_counts(notes, repeat_window, vocab.drum_index).items():
+            repeats.setdefault(fam, []).append(busiest / repeat_window)
         per_family = _window_counts(notes, density_window)
         for fam, per_window in per_family.items():
             rates.setdefault(fam, []).append(per_window / density_window)
@@ -218,7 +249,36 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         if len(values) >= MIN_WINDOWS_FOR_DENSITY:
             quantiles = np.quantile(values, [ENSEMBLE_SOFT_QUANTILE, ENSEMBLE_HARD_QUANTILE])
             ensemble[str(size)] = [round(float(q), 2) for q in quantiles]
-    return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble)
+    key_rates = {}
+    for fam, parts in sorted(repeats.items()):
+        values = np.concatenate(parts)
+        if len(values) >= MIN_WINDOWS_FOR_DENSITY:
+            quantiles = np.quantile(values, [KEY_REPEAT_SOFT_QUANTILE, KEY_REPEAT_HARD_QUANTILE])
+            key_rates[vocab.families[fam]] = [round(float(q), 2) for q in quantiles]
+    return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble, key_rates)
+
+
+def _busiest_key_counts(notes, seconds: float, drum_index: int) -> dict[int, np.ndarray]:
+    """Per pitched family, the onsets of its busiest key in each whole ``seconds`` window where it plays."""
+    pitched = [n for n in notes if n.family != drum_index]
+    if not pitched:
+        return {}
+    windows = int(max(n.end for n in notes) // seconds)
+    if windows < 1:
+        return {}
+    starts = np.array([n.start for n in pitched])
+    families = np.array([n.family for n in pitched])
+    pitches = np.array([n.pitch for n in pitched])
+    slots = (starts // seconds).astype(int)
+    inside = slots < windows
+    out = {}
+    for fam in np.unique(families).tolist():
+        mine = inside & (families == fam)
+        counts = np.zeros((windows, 128), dtype=np.int64)
+        np.add.at(counts, (slots[mine], pitches[mine]), 1)
+        busiest = counts.max(axis=1)
+        out[fam] = busiest[busiest > 0]
+    return out
 
 
 def _window_counts(notes, seconds: float) -> dict[int, np.ndarray]:
@@ -268,6 +328,7 @@ class _RowState:
         self.hits: dict[int, deque] = {}  # drum pitch -> steps of its recent hits
         self.last_onset: dict[int, int] = {}  # family -> step of its latest note-on
         self.onsets: dict[int, deque] = {}  # family -> steps of its recent note-ons (kept by NoteDensityGuard)
+        self.key_onsets: dict[int, deque] = {}  # key slot -> steps of its recent note-ons (kept by KeyRepeatGuard)
         self.last_token = -1
 
 
@@ -288,6 +349,7 @@ class _Tracker:
         self.rows: list[_RowState] | None = None
         self.seen = 0
         self.keep_onsets = False  # only the density guard reads (and trims) ``_RowState.onsets``
+        self.keep_key_onsets = False  # only the key repeat guard reads (and trims) ``_RowState.key_onsets``
 
     def update(self, input_ids: torch.LongTensor) -> list[_RowState]:
         if self.rows is None:
@@ -317,6 +379,8 @@ class _Tracker:
                         row.onsets.setdefault(fam, deque()).append(row.now)
                     if self.key[tok] >= 0:
                         row.voices.setdefault(self.key[tok], []).append(row.now)
+                        if self.keep_key_onsets:
+                            row.key_onsets.setdefault(self.key[tok], deque()).append(row.now)
                     else:
                         row.hits.setdefault(self.pitch[tok], deque()).append(row.now)
                 elif kind == v.KIND_OFF:
@@ -418,6 +482,65 @@ class DrumRateGuard(LogitsProcessor):
         for token, step in note_ons_before_window(history, v, row.now, DRUM_RATE_WINDOW_STEPS):
             if v.note_family(token) == v.drum_index:
                 row.hits.setdefault(int(v.pitch(token)), deque()).appendleft(step)
+
+
+class KeyRepeatGuard(LogitsProcessor):
+    """Holds back one key of a pitched family struck too often: the onsets of each key (family and pitch) in
+    the last ``KEY_REPEAT_WINDOW_STEPS`` are counted; past the family's soft rate the key's note-ons lose up to
+    ``KEY_REPEAT_MAX_PENALTY`` nats (linearly, reaching it at the hard rate), and at the hard rate they are
+    forbidden. Other keys, waits and note-offs keep their logits, so the instrument plays on, on another note.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        statistics (`MusicStatistics`): per-family key repeat limits (``key_repeat_limits``).
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
+            note-ons before a slid window count.
+    """
+
+    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None):
+        self.vocab = vocab
+        self.histories = histories
+        self.tracker = _Tracker(vocab)
+        self.tracker.keep_key_onsets = True
+        seconds = KEY_REPEAT_WINDOW_STEPS * vocab.config.step_seconds
+        self.soft, self.hard = np.zeros(vocab.num_keys), np.zeros(vocab.num_keys)
+        for fam in vocab.pitched:
+            soft, hard = statistics.key_repeat_limits(vocab.families[fam])
+            slot = int(vocab.off_slot[fam])
+            self.soft[slot * 128 : (slot + 1) * 128] = soft * seconds
+            self.hard[slot * 128 : (slot + 1) * 128] = max(hard * seconds, soft * seconds + 1)
+        # key slot -> its note-on ids, one per velocity bin
+        self.on_ids = [[vocab.note_on_id(fam, b, pitch) for b in range(vocab.nbins)]
+                       for fam in vocab.pitched for pitch in range(128)]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        first = self.tracker.rows is None
+        rows = self.tracker.update(input_ids)
+        v = self.vocab
+        if first and self.histories is not None:
+            for row, history in zip(rows, self.histories):
+                for token, step in note_ons_before_window(history, v, row.now, KEY_REPEAT_WINDOW_STEPS):
+                    key = int(v.key(token))
+                    if key >= 0:
+                        row.key_onsets.setdefault(key, deque()).appendleft(step)
+        out = scores
+        for r, row in enumerate(rows):
+            for key in list(row.key_onsets):
+                onsets = row.key_onsets[key]
+                while onsets and onsets[0] <= row.now - KEY_REPEAT_WINDOW_STEPS:
+                    onsets.popleft()
+                count, soft, hard = len(onsets), self.soft[key], self.hard[key]
+                if not count:
+                    del row.key_onsets[key]
+                if count <= soft:
+                    continue
+                if out is scores:
+                    out = scores.clone()
+                if count >= hard:
+                    out[r, self.on_ids[key]] = NEG_INF
+                else:
+                    out[r, self.on_ids[key]] -= KEY_REPEAT_MAX_PENALTY * (count - soft) / (hard - soft)
+        return out
 
 
 def note_ons_before_window(history: list[int], vocab: Vocabulary, window_steps: int, span: int) -> list[tuple[int, int]]:
@@ -598,23 +721,27 @@ def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
 
 
 # The pipeline's switches, one per guard, each on by default.
-GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard")
+GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard", "repeat_guard")
 
 
 def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
-                 entry_guard: bool = True, density_guard: bool = True, histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
+                 entry_guard: bool = True, density_guard: bool = True, repeat_guard: bool = True,
+                 histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
     """The guards that are switched on, fresh (they keep per-call state), in the order they must run.
 
     Args:
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): the checkpoint's statistics.
-        note_guard / drum_guard / entry_guard / density_guard (`bool`, default True): which guards to use.
+        note_guard / drum_guard / entry_guard / density_guard / repeat_guard (`bool`, default True): which
+            guards to use.
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
             entry, drum and density guards read what came before a slid window from them.
     """
     guards: list[LogitsProcessor] = []
     if density_guard:  # first: the entry guard then shares out only the note-ons a dense family may still play
         guards.append(NoteDensityGuard(vocab, statistics, histories=histories))
+    if repeat_guard:  # before the entry guard too: a family's share is carried by the keys it may still strike
+        guards.append(KeyRepeatGuard(vocab, statistics, histories=histories))
     if entry_guard:
         guards.append(InstrumentEntryGuard(vocab, histories=histories))
     if drum_guard:

@@ -138,6 +138,9 @@ class MidiGenerationPipeline(Pipeline):
             note-on probability, without making notes more likely: every asked instrument enters.
         density_guard: True (default) caps the notes each instrument starts in any five seconds at the
             corpus's 99th percentile: no wall of notes.
+        repeat_guard: True (default) holds back one key of a pitched instrument struck more often in ten
+            seconds than the corpus's busiest keys (90th percentile: less likely, 99th: not at all): no bass
+            hammering one note.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -185,7 +188,7 @@ class MidiGenerationPipeline(Pipeline):
     # --- preprocess: a MusicRequest from the call's options --------------------------------------
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
-                   note_guard=True, drum_guard=True, entry_guard=True, density_guard=True):
+                   note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -208,7 +211,8 @@ class MidiGenerationPipeline(Pipeline):
             target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
             style=style, guards=self._guards(note_guard=bool(note_guard), drum_guard=bool(drum_guard),
-                                             entry_guard=bool(entry_guard), density_guard=bool(density_guard)),
+                                             entry_guard=bool(entry_guard), density_guard=bool(density_guard),
+                                             repeat_guard=bool(repeat_guard)),
         )}
 
     def _guards(self, **switches: bool):
