@@ -45,15 +45,21 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def app_model_dir(tiny_model_dir, tmp_path_factory):
-    """The tiny checkpoint with ensemble density limits that never bind. A random model's logits are nearly
-    flat, so the density guard's smallest penalty moves every note-on out of top-k: its continuation of a dense
-    2 s primer would be silence, and the test is of the app, not of the guard (tests/test_guards.py)."""
+    """The tiny checkpoint with density limits that never bind. A random model's logits are nearly flat, so
+    the density guard's smallest ensemble penalty moves every note-on out of top-k: its continuation of a dense
+    2 s primer would be silence. And it starts ~60 notes a second, so the per-family cap (24 notes/s over 5 s
+    without statistics) stops every note-on for the last half second of some continuations. The test is of
+    the app, not of the guard (tests/test_guards.py)."""
     from musenet_hf.core.guards import CONFIG_KEY, MusicStatistics
 
     path = tmp_path_factory.mktemp("app-model") / "tiny"
     shutil.copytree(tiny_model_dir, path)
     config = json.loads((path / "config.json").read_text())
-    config[CONFIG_KEY] = MusicStatistics(ensemble_notes_per_second={"2": [1000.0, 2000.0]}).to_dict()
+    from transformers import AutoTokenizer
+
+    families = AutoTokenizer.from_pretrained(str(path)).instruments
+    unbound = MusicStatistics(ensemble_notes_per_second={"2": [1000.0, 2000.0]}, notes_per_second=dict.fromkeys(families, 1000.0))
+    config[CONFIG_KEY] = unbound.to_dict()
     (path / "config.json").write_text(json.dumps(config))
     return path
 
