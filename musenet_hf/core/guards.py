@@ -460,11 +460,7 @@ class DrumRateGuard(LogitsProcessor):
         self.bins = [vocab.note_on_id(fam, b, 0) for b in range(vocab.nbins)]  # add the pitch to get an id
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        first = self.tracker.rows is None
-        rows = self.tracker.update(input_ids)
-        if first and self.histories is not None:
-            for row, history in zip(rows, self.histories):
-                self._seed_from_history(row, history)
+        rows = _update_seeded(self.tracker, input_ids, self.histories, DRUM_RATE_WINDOW_STEPS, self._seed)
         scores = scores.clone()
         for r, row in enumerate(rows):
             for pitch, hits in row.hits.items():
@@ -475,13 +471,11 @@ class DrumRateGuard(LogitsProcessor):
         return scores
 
 
-    def _seed_from_history(self, row, history: list[int]) -> None:
-        """Add the hits of the second before a slid window began (in the row's history, not in the window),
-        at negative times of the window's clock, so the cap holds across a slide."""
+    def _seed(self, row, token: int, step: int) -> None:
+        """A hit of the second before a slid window began, at its negative time on the window's clock."""
         v = self.vocab
-        for token, step in note_ons_before_window(history, v, row.now, DRUM_RATE_WINDOW_STEPS):
-            if v.note_family(token) == v.drum_index:
-                row.hits.setdefault(int(v.pitch(token)), deque()).appendleft(step)
+        if v.note_family(token) == v.drum_index:
+            row.hits.setdefault(int(v.pitch(token)), deque()).appendleft(step)
 
 
 class KeyRepeatGuard(LogitsProcessor):
@@ -513,16 +507,13 @@ class KeyRepeatGuard(LogitsProcessor):
         self.on_ids = [[vocab.note_on_id(fam, b, pitch) for b in range(vocab.nbins)]
                        for fam in vocab.pitched for pitch in range(128)]
 
+    def _seed(self, row, token: int, step: int) -> None:
+        key = int(self.vocab.key(token))
+        if key >= 0:
+            row.key_onsets.setdefault(key, deque()).appendleft(step)
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        first = self.tracker.rows is None
-        rows = self.tracker.update(input_ids)
-        v = self.vocab
-        if first and self.histories is not None:
-            for row, history in zip(rows, self.histories):
-                for token, step in note_ons_before_window(history, v, row.now, KEY_REPEAT_WINDOW_STEPS):
-                    key = int(v.key(token))
-                    if key >= 0:
-                        row.key_onsets.setdefault(key, deque()).appendleft(step)
+        rows = _update_seeded(self.tracker, input_ids, self.histories, KEY_REPEAT_WINDOW_STEPS, self._seed)
         out = scores
         for r, row in enumerate(rows):
             for key in list(row.key_onsets):
@@ -554,6 +545,20 @@ def note_ons_before_window(history: list[int], vocab: Vocabulary, window_steps: 
     recent = ons[(clock[ons] < start) & (clock[ons] > start - span)]
     # latest first: each goes in front of the window's own (later) note-ons, so deques stay in time order
     return [(int(history[i]), int(clock[i]) - start) for i in recent[::-1]]
+
+
+def _update_seeded(tracker: _Tracker, input_ids: torch.LongTensor, histories: list[list[int]] | None, span: int,
+                   add) -> list[_RowState]:
+    """The tracker's rows after ``input_ids``. On the first call each row is also given, through
+    ``add(row, token, step)``, the note-ons of the ``span`` steps before its window (``note_ons_before_window``
+    on its history, latest first), so a guard's counts hold across a slide."""
+    first = tracker.rows is None
+    rows = tracker.update(input_ids)
+    if first and histories is not None:
+        for row, history in zip(rows, histories):
+            for token, step in note_ons_before_window(history, tracker.vocab, row.now, span):
+                add(row, token, step)
+    return rows
 
 
 class InstrumentEntryGuard(LogitsProcessor):
@@ -668,13 +673,8 @@ class NoteDensityGuard(LogitsProcessor):
                 self.ensemble[size] = (limits[0] * seconds, max(limits[1] * seconds, limits[0] * seconds + 1))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        first = self.tracker.rows is None
-        rows = self.tracker.update(input_ids)
-        v = self.vocab
-        if first and self.histories is not None:
-            for row, history in zip(rows, self.histories):
-                for token, step in note_ons_before_window(history, v, row.now, DENSITY_WINDOW_STEPS):
-                    row.onsets.setdefault(int(v.note_family(token)), deque()).appendleft(step)
+        rows = _update_seeded(self.tracker, input_ids, self.histories, DENSITY_WINDOW_STEPS,
+                              lambda row, token, step: row.onsets.setdefault(int(self.vocab.note_family(token)), deque()).appendleft(step))
         out = scores
         for r, row in enumerate(rows):
             counts = {}
