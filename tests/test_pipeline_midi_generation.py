@@ -16,7 +16,7 @@ from musenet_hf.core.codec import Header, encode_notes, header_ids
 from musenet_hf.core.logits_processors import AllowedVocabHead, allowed_vocab_head, forbidden_event_mask
 from musenet_hf.core.midi_io import Note
 from musenet_hf.core.pipeline_midi_generation import MidiGenerationPipeline, cut_primer
-from musenet_hf.core.sliding_window import VoicePairing, trim_to_steps, unfinished_voices
+from musenet_hf.core.sliding_window import trim_to_steps, unfinished_voices
 
 STEP = 0.01  # seconds per wait step
 
@@ -302,33 +302,6 @@ def test_unfinished_voices_end_notes_whose_note_on_left_the_window():
     fifo_events = [vocab.token_to_id["<voice:fifo>"]] + events + closing + [vocab.wait_id(30)]
     notes = musenet_hf.core.codec.decode_ids(fifo_events, vocab).notes
     assert sorted((n.pitch, n.start, n.end) for n in notes) == [(60, 0.0, 0.2), (60, 0.1, 0.5), (62, 0.0, 0.2)]
-
-
-def _pairs(events, vocab, fifo=False):
-    """(pitch, start, end) of every note the decoder reads from ``events``."""
-    head = [vocab.token_to_id["<voice:fifo>"]] if fifo else []
-    return sorted((n.pitch, n.start, n.end) for n in musenet_hf.core.codec.decode_ids(head + events, vocab).notes)
-
-
-@pytest.mark.parametrize("fifo", [False, True])
-def test_a_slid_window_pairs_its_voices_as_the_whole_piece_does(fifo):
-    vocab = musenet_hf.MuseNetTokenizer().musenet_vocab
-    on, off, skip = vocab.note_on_id(0, 4, 60), vocab.note_off_id(0, 60), vocab.token_to_id["<voice:skip>"]
-    wait = vocab.wait_id(10)
-    # voice A starts before the cut; B and C in the window; then a note-off ends A, one ends C, one ends B
-    reach_a = [skip, skip, off] if not fifo else [off]  # A is the latest-but-two (LIFO) or the earliest (FIFO)
-    reach_c = [off] if not fifo else [skip, off]  # once A has ended: C is the latest; FIFO: B, C -> skip one
-    events = [on, wait, on, wait, on, wait, *reach_a, wait, *reach_c, wait, off, wait]
-    cut = 2
-    window = VoicePairing(vocab, fifo).window(events, cut)
-    # read alone, the window holds B and C for exactly as long as the whole piece does
-    whole = [n for n in _pairs(events, vocab, fifo) if n[1] >= 0.1]
-    shifted = [(p, round(a + 0.1, 6), round(b + 0.1, 6)) for p, a, b in _pairs(window, vocab, fifo)]
-    assert shifted == [(p, round(a, 6), round(b, 6)) for p, a, b in whole] and len(whole) == 2
-    assert window.count(off) == 2  # the note-off of A, which the window never started, is gone
-    # the same window without the rewrite, read alone, ends a window voice at A's note-off
-    naive = [(p, round(a + 0.1, 6), round(b + 0.1, 6)) for p, a, b in _pairs(events[cut:], vocab, fifo)]
-    assert naive != shifted
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
