@@ -394,6 +394,16 @@ class _Tracker:
         return self.rows
 
 
+def per_key_limits(vocab: Vocabulary, limits) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``[num_keys]`` tables (indexed by key slot) holding, for every key of a pitched family, the
+    ``(soft, hard)`` pair ``limits(family name)`` gives for its family."""
+    soft, hard = np.zeros(vocab.num_keys), np.zeros(vocab.num_keys)
+    for fam in vocab.pitched:
+        keys = slice(int(vocab.off_slot[fam]) * 128, (int(vocab.off_slot[fam]) + 1) * 128)
+        soft[keys], hard[keys] = limits(vocab.families[fam])
+    return soft, hard
+
+
 class NoteLengthGuard(LogitsProcessor):
     """Raises, then forces, the note-off of a note held past its family's long tail.
 
@@ -411,12 +421,12 @@ class NoteLengthGuard(LogitsProcessor):
         self.vocab = vocab
         self.tracker = _Tracker(vocab)
         step = vocab.config.step_seconds
-        soft, hard = np.zeros(vocab.num_keys), np.zeros(vocab.num_keys)
-        for fam in vocab.pitched:
-            s, h = statistics.note_limits(vocab.families[fam])
-            slot = int(vocab.off_slot[fam])
-            soft[slot * 128 : (slot + 1) * 128] = s / step
-            hard[slot * 128 : (slot + 1) * 128] = max(h, s, step) / step
+
+        def steps(family: str) -> tuple[float, float]:
+            s, h = statistics.note_limits(family)
+            return s / step, max(h, s, step) / step
+
+        soft, hard = per_key_limits(vocab, steps)
         self.soft, self.hard = soft.round().astype(int).tolist(), hard.round().astype(int).tolist()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -497,12 +507,12 @@ class KeyRepeatGuard(LogitsProcessor):
         self.tracker = _Tracker(vocab)
         self.tracker.keep_key_onsets = True
         seconds = KEY_REPEAT_WINDOW_STEPS * vocab.config.step_seconds
-        self.soft, self.hard = np.zeros(vocab.num_keys), np.zeros(vocab.num_keys)
-        for fam in vocab.pitched:
-            soft, hard = statistics.key_repeat_limits(vocab.families[fam])
-            slot = int(vocab.off_slot[fam])
-            self.soft[slot * 128 : (slot + 1) * 128] = soft * seconds
-            self.hard[slot * 128 : (slot + 1) * 128] = max(hard * seconds, soft * seconds + 1)
+
+        def onsets(family: str) -> tuple[float, float]:
+            soft, hard = statistics.key_repeat_limits(family)
+            return soft * seconds, max(hard * seconds, soft * seconds + 1)
+
+        self.soft, self.hard = per_key_limits(vocab, onsets)
         # key slot -> its note-on ids, one per velocity bin
         self.on_ids = [[vocab.note_on_id(fam, b, pitch) for b in range(vocab.nbins)]
                        for fam in vocab.pitched for pitch in range(128)]

@@ -64,31 +64,10 @@ def unfinished_voices(events: list[int], vocab: Vocabulary, before: int, fifo: b
     ``fifo`` is the sequence's voice order (``<voice:fifo>`` in the header: a note-off ends a key's
     earliest voice, else its latest). Used when the window slides: a note whose note-on leaves the
     context would never be ended by the model, and the decoder would hold it to the end of the piece.
+    (The sliding window keeps one ``VoicePairing`` per row and calls its ``close``, which reads only the
+    events added since the last slide.)
     """
-    voices: dict[int, VoiceStack] = {}  # key slot -> the indices of its sounding note-ons
-    keys = vocab.key(events).tolist()
-    kinds = vocab.kinds(events).tolist()
-    skips = 0
-    skip_id = vocab.token_to_id[VOICE_SKIP]
-    for i, (tok, kind, key) in enumerate(zip(events, kinds, keys)):
-        if tok == skip_id:
-            skips += 1
-            continue
-        if kind == vocab.KIND_ON and key >= 0:
-            stack = voices.get(key)
-            if stack is None:
-                stack = voices[key] = VoiceStack(fifo)
-            stack.push(i)
-        elif kind == vocab.KIND_OFF and voices.get(key):
-            voices[key].end(skips)
-        skips = 0
-    out: list[int] = []
-    for key, stack in voices.items():
-        # the stale voices are the oldest: first in line with fifo, else behind every newer voice
-        while len(stack) and stack.oldest() < before:
-            _, depth = stack.end_oldest()
-            out += [skip_id] * depth + [vocab.note_off_id_of_key(key)]
-    return out
+    return VoicePairing(vocab, fifo).close(events, before)
 
 
 class VoicePairing:
@@ -130,6 +109,23 @@ class VoicePairing:
                 self.ends[i] = stack.end(self.skips) if stack is not None else None
             self.skips = 0
         self.seen = len(events)
+
+    def close(self, events: list[int], before: int) -> list[int]:
+        """The note-offs (with their skips) that end every voice still sounding at the end of ``events``
+        whose note-on is at an index below ``before``; the caller appends them to ``events`` as they are
+        (they are paired here already)."""
+        self.update(events)
+        out: list[int] = []
+        for key, stack in self.stacks.items():
+            # the stale voices are the oldest: first in line with fifo, else behind every newer voice
+            while len(stack) and stack.oldest() < before:
+                voice, depth = stack.end_oldest()
+                out += [self.skip] * depth + [self.vocab.note_off_id_of_key(key)]
+                self.ends[len(events) + len(out) - 1] = voice
+        self.seen = len(events) + len(out)  # paired here, not read again
+        if out:
+            self.skips = 0  # the last one is a note-off
+        return out
 
     def window(self, events: list[int], cut: int) -> list[int]:
         """``events[cut:]`` with its voices written for a reader that starts at ``cut`` (see the class).
@@ -227,11 +223,12 @@ class SlidingWindowGenerator:
                 active = [i for row, i in enumerate(active) if not ended[row] and steps[i] < request.target_steps]
         return [trim_to_steps(e, self.vocab, request.target_steps) for e in events]
 
-    def _window(self, header: list[int], events: list[int], pairing: VoicePairing | None = None) -> list[int]:
+    def _window(self, header: list[int], events: list[int], pairing: VoicePairing) -> list[int]:
         """Header + the events that fit; when they do not, slide: keep the recent music from a step
-        boundary, its voices written as the window alone can read them (``VoicePairing.window``). Notes
-        whose note-on falls out get their note-offs appended to ``events`` (in place), after the window is
-        taken: the model never sees them, the decoded piece has no stuck notes."""
+        boundary, its voices written as the window alone can read them (``VoicePairing.window``; ``pairing``
+        follows this row's ``events``). Notes whose note-on falls out get their note-offs appended to
+        ``events`` (in place), after the window is taken: the model never sees them, the decoded piece has
+        no stuck notes."""
         if len(header) + len(events) + self.stride <= self.context:
             return header + events
         keep = self.context - len(header) - self.stride
@@ -240,10 +237,8 @@ class SlidingWindowGenerator:
         waits = wait_steps(torch.tensor(events[cut:]), self.vocab).nonzero()
         if len(waits):
             cut += int(waits[0]) + 1
-        fifo = self.vocab.token_to_id[VOICE_FIFO] in header
-        pairing = pairing if pairing is not None else VoicePairing(self.vocab, fifo)
         window = header + pairing.window(events, cut)
-        events += unfinished_voices(events, self.vocab, cut, fifo=fifo)
+        events += pairing.close(events, cut)
         return window
 
     def _chunk(self, request: MusicRequest, windows: list[list[int]], steps: torch.Tensor, on_progress, generate_kwargs, histories=None):

@@ -20,6 +20,7 @@ classifier and its test split to likelihood and comparison. A MIDI folder is rea
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -94,6 +95,11 @@ class RealPiece:
     bpm: float
     ids: list[int]
     name: str = ""
+
+    @functools.cached_property
+    def families(self) -> frozenset[int]:
+        """The families that play in it (read once: every case's reference search asks)."""
+        return frozenset(n.family for n in self.notes)
 
 
 @dataclass
@@ -236,9 +242,9 @@ def reference_clips(ref: Reference, case: Case, instruments: list[str], seconds:
         for style, rule in ((case.style, f"{case.style}, exactly {played}"), (None, f"any style, exactly {played}")):
             clips = []
             for piece in ref.test + ref.train:
-                if (style is None or piece.style == style) and asked <= {n.family for n in piece.notes}:
+                if (style is None or piece.style == style) and asked <= piece.families:
                     clip = clip_piece(piece, seconds)
-                    if {n.family for n in clip.notes} == asked:
+                    if clip.families == asked:
                         clips.append(clip)
                         if len(clips) == MAX_REAL_PER_STYLE:
                             break
