@@ -9,7 +9,9 @@ fast without timing it.
 
 from __future__ import annotations
 
+import gc
 import re
+import time
 
 import mido
 import pytest
@@ -143,6 +145,30 @@ def test_a_case_timeout_is_reported_as_a_timeout_not_a_midi_error():
     # must not catch it, as it once did ("not a readable MIDI file (_CaseTimeout)").
     roomy = Vocabulary(EncodingConfig(limits=MidiLimits(max_file_bytes=10**8, max_messages=10**8, max_cpu_seconds=600.0)))
     outcome, _ = fuzz.timed_outcome(fuzz.flood_bytes(100_000), roomy, timeout=0.05)
+    assert outcome == "timeout"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_alarm_swallowed_in_a_gc_callback_fires_again():
+    # CI once lost the one-shot alarm: it fired inside hypothesis's gc callback, where the interpreter drops a
+    # raised exception ("Exception ignored in ..."), and the case ran on to "MidiError: over N notes". Here the
+    # first collection during the case spins past the alarm, so the first alarm is dropped the same way.
+    roomy = Vocabulary(EncodingConfig(limits=MidiLimits(max_file_bytes=10**8, max_messages=10**8, max_cpu_seconds=600.0)))
+    spun = []
+
+    def spin_once(phase, info):
+        if phase == "start" and not spun:
+            spun.append(True)
+            end = time.perf_counter() + 0.2
+            while time.perf_counter() < end:
+                pass
+
+    gc.callbacks.append(spin_once)
+    try:
+        outcome, _ = fuzz.timed_outcome(fuzz.flood_bytes(100_000), roomy, timeout=0.05)
+    finally:
+        gc.callbacks.remove(spin_once)
+    assert spun, "no garbage collection ran during the case"
     assert outcome == "timeout"
 
 
