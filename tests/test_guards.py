@@ -18,6 +18,7 @@ from musenet_hf.core.guards import (
     MusicStatistics,
     NoteDensityGuard,
     NoteLengthGuard,
+    RegisterGuard,
     music_statistics,
 )
 from musenet_hf.core.midi_io import Note
@@ -194,6 +195,50 @@ def test_music_statistics_learns_key_repeat_rates(tokenizer):
     assert MusicStatistics(**stats.to_dict()) == stats
 
 
+def test_register_guard_lowers_the_notes_beyond_the_bound_only(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    stats = MusicStatistics(register_pitch={"piano": [40.0, 50.0, 70.0, 80.0]})
+
+    def played(pitches):  # one piano note a second
+        out = []
+        for p in pitches:
+            out += [vocab.note_on_id(PIANO, 4, p), vocab.wait_id(50), vocab.note_off_id(PIANO, p), vocab.wait_id(50)]
+        return out
+
+    ons = [vocab.note_on_id(PIANO, b, p) for b in range(vocab.nbins) for p in range(128)]
+    under = torch.tensor([vocab.note_on_id(PIANO, b, p) for b in range(vocab.nbins) for p in range(50)])
+    over = torch.tensor([vocab.note_on_id(PIANO, b, p) for b in range(vocab.nbins) for p in range(71, 128)])
+    scores = torch.zeros(1, vocab.size)
+    guard = lambda events, **kw: RegisterGuard(vocab, stats, **kw)(_prompt(vocab, [PIANO, BASS], events), scores)  # noqa: E731
+    assert torch.equal(guard(played([45] * 7)), scores)  # 7 notes: too few for a mean
+    low = guard(played([45] * 8))  # mean 45: half way from the soft bound (50) to the hard one (40)
+    assert torch.allclose(low[0, under], torch.full((len(under),), -2.0))
+    changed = torch.zeros(vocab.size, dtype=torch.bool)
+    changed[under] = True
+    assert torch.equal(low[0, ~changed], scores[0, ~changed])  # higher piano notes, bass, waits, note-offs
+    assert torch.allclose(guard(played([30] * 8))[0, under], torch.full((len(under),), -4.0))  # past hard: capped
+    assert torch.equal(guard(played([48, 62] * 4)), scores)  # mean 55: inside the register
+    high = guard(played([75] * 8))
+    assert torch.allclose(high[0, over], torch.full((len(over),), -2.0)) and (high[0, ons] < 0).sum() == len(over)
+    # the notes were 0-8 s; at 10.5 s the first three have left the window: five in it, too few
+    assert torch.equal(guard(played([45] * 8) + vocab.wait_ids(250)), scores)
+    # the notes before a slid window count: the window holds two, the history eight
+    window = played([45] * 8)[-8:]
+    assert torch.equal(guard(window), scores)
+    assert torch.allclose(guard(window, histories=[played([45] * 8)])[0, under], torch.full((len(under),), -2.0))
+
+
+def test_music_statistics_learns_register_bounds(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    # 1,100 s of bass, ten notes every ten seconds, the k-th window's all on pitch 30 + k % 20
+    bass = [Note(t * 1.0, t * 1.0 + 0.5, BASS, 30 + (t // 10) % 20, 80) for t in range(1100)]
+    stats = music_statistics([encode_notes(bass, vocab)], vocab)
+    means = np.array([30 + k % 20 for k in range(110)], dtype=float)
+    assert stats.register_pitch["bass"] == pytest.approx(np.round(np.quantile(means, [0.01, 0.05, 0.95, 0.99]), 1).tolist())
+    assert "violin" not in stats.register_pitch  # no violin: no register
+    assert MusicStatistics(**stats.to_dict()) == stats
+
+
 def _longest_note(result, tok):
     return max((n.end - n.start for n in tok.decode_events(result["ids"]).notes if n.family != DRUMS), default=0.0)
 
@@ -292,6 +337,24 @@ def test_repeat_guard_switch_across_slides(guarded_pipe):
     assert max(_peak_key_onsets(r, tok, BASS, 40) for r in on) <= 5  # at most 5 in any 10 s, slides included
     assert min(r["notes"] for r in on) > 20  # the bass plays on, on other keys
     assert max(_peak_key_onsets(r, tok, BASS, 40) for r in guarded_pipe(**kwargs, repeat_guard=False)) > 5
+
+
+def test_register_guard_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    vocab = tok.musenet_vocab
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(register_pitch={"piano": [50.0, 60.0, 100.0, 110.0]}).to_dict())
+    # a model that favours the piano's low octave, MIDI 30-41 (+2 nats on each of their note-ons)
+    sunk = {(vocab.note_on_id(PIANO, b, p),): 2.0 for b in range(vocab.nbins) for p in range(30, 42)}
+    kwargs = dict(instruments=["piano"], seconds=24, num_return_sequences=2, seed=0, sequence_bias=sunk,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False, repeat_guard=False)
+
+    def mean_pitch(results):
+        pitches = [n.pitch for r in results for n in tok.decode_events(r["ids"]).notes]
+        assert len(pitches) > 100
+        return np.mean(pitches)
+
+    assert mean_pitch(guarded_pipe(**kwargs, register_guard=False)) < 42
+    assert mean_pitch(guarded_pipe(**kwargs)) > 50  # held above the hard low bound, slides included
 
 
 def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):

@@ -8,6 +8,10 @@
 - ``KeyRepeatGuard``: one key of a pitched instrument (a bass's low B, say) struck more often in ten seconds
   than the corpus's 90th percentile for that instrument's busiest key is made less likely, and at the 99th
   percentile impossible, so the instrument plays another note. Prevents a bass or guitar hammering one key.
+- ``RegisterGuard``: an instrument whose notes of the last ten seconds sit, on average, lower (or higher) than
+  the corpus's 5th (95th) percentile of that instrument's ten-second mean pitch has its notes beyond that
+  bound made less likely, so it climbs back into its register. Prevents a long piece's piano sinking into the
+  bass and its guitar into a low rumble.
 - ``InstrumentEntryGuard``: an asked instrument that has not played for a while gets a larger share of the
   note-on probability, while the total probability of playing a note at all is unchanged, so the guard
   decides *who* plays, never *whether*. Prevents asked instruments that never enter.
@@ -69,6 +73,16 @@ KEY_REPEAT_MAX_PENALTY = 4.0
 # Used for a family the statistics do not cover: the default corpus's loosest family (guitar, 27 and 57
 # onsets of its busiest key per ten seconds).
 DEFAULT_KEY_ONSETS_PER_SECOND = [2.7, 5.7]
+# Register: the mean pitch of the notes a pitched family started in the last ten seconds, against the corpus's
+# distribution of that mean over its ten-second windows (with at least REGISTER_MIN_NOTES notes: fewer give a
+# mean of one or two notes, which a bass's single low note would drag anywhere). Below the soft low quantile
+# the family's note-ons under that quantile's pitch lose up to REGISTER_MAX_PENALTY nats, growing linearly to
+# it at the hard one (likewise above). The bundled model's four-minute band piece, without the guard, sank
+# from a piano around MIDI 60 and a guitar around 64 in its first half minute to 32 and 41-45 in its last.
+REGISTER_WINDOW_STEPS = 1000
+REGISTER_MIN_NOTES = 8
+REGISTER_QUANTILES = (0.01, 0.05, 0.95, 0.99)  # hard low, soft low, soft high, hard high
+REGISTER_MAX_PENALTY = 4.0
 # Note density: notes a family starts in the last five seconds (a bar or two: long enough that a chord or a
 # fill does not count as a rate, short enough to catch a dense stretch), capped at the corpus's
 # DENSITY_QUANTILE of that family's five-second rates in the windows where it plays.
@@ -129,6 +143,9 @@ class MusicStatistics:
         key_onsets_per_second (`dict[str, list[float]]`): pitched family name -> ``[soft, hard]`` onsets per
             second of one key, over ``KEY_REPEAT_WINDOW_STEPS`` (``DEFAULT_KEY_ONSETS_PER_SECOND`` for a
             family not listed).
+        register_pitch (`dict[str, list[float]]`): pitched family name -> ``[hard low, soft low, soft high,
+            hard high]`` MIDI pitches, the ``REGISTER_QUANTILES`` of its mean pitch over
+            ``REGISTER_WINDOW_STEPS`` (a family not listed is not held to a register).
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -138,6 +155,7 @@ class MusicStatistics:
     notes_per_second: dict = field(default_factory=dict)
     ensemble_notes_per_second: dict = field(default_factory=dict)
     key_onsets_per_second: dict = field(default_factory=dict)
+    register_pitch: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -172,7 +190,7 @@ class MusicStatistics:
         return {"note_length_seconds": self.note_length_seconds, "drum_hits_per_second": self.drum_hits_per_second,
                 "source": self.source, "notes": self.notes, "notes_per_second": self.notes_per_second,
                 "ensemble_notes_per_second": self.ensemble_notes_per_second,
-                "key_onsets_per_second": self.key_onsets_per_second}
+                "key_onsets_per_second": self.key_onsets_per_second, "register_pitch": self.register_pitch}
 
     @classmethod
     def from_config(cls, config) -> MusicStatistics:
@@ -198,7 +216,9 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         per ensemble size (2 to ``ENSEMBLE_MAX_SIZE`` families playing), the ``ENSEMBLE_SOFT_QUANTILE`` and
         ``ENSEMBLE_HARD_QUANTILE`` of all its notes' rates over the windows where any note starts; per pitched
         family, the ``KEY_REPEAT_SOFT_QUANTILE`` and ``KEY_REPEAT_HARD_QUANTILE`` of its busiest key's onset
-        rate over the ``KEY_REPEAT_WINDOW_STEPS`` windows where it plays.
+        rate over the ``KEY_REPEAT_WINDOW_STEPS`` windows where it plays; per pitched family, the
+        ``REGISTER_QUANTILES`` of its mean pitch over the ``REGISTER_WINDOW_STEPS`` windows where it starts at
+        least ``REGISTER_MIN_NOTES`` notes.
     """
     step = vocab.config.step_seconds
     lengths: dict[int, list[float]] = {}
@@ -206,6 +226,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     rates: dict[int, list[np.ndarray]] = {}
     ensembles: dict[int, list[np.ndarray]] = {}
     repeats: dict[int, list[np.ndarray]] = {}
+    registers: dict[int, list[np.ndarray]] = {}
     window = DRUM_RATE_WINDOW_STEPS * step
     density_window = DENSITY_WINDOW_STEPS * step
     repeat_window = KEY_REPEAT_WINDOW_STEPS * step
@@ -213,6 +234,8 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         notes = decode_ids(list(ids), vocab).notes
         for fam, busiest in _busiest_key_counts(notes, repeat_window, vocab.drum_index).items():
             repeats.setdefault(fam, []).append(busiest / repeat_window)
+        for fam, means in _window_mean_pitches(notes, REGISTER_WINDOW_STEPS * step, vocab.drum_index).items():
+            registers.setdefault(fam, []).append(means)
         per_family = _window_counts(notes, density_window)
         for fam, per_window in per_family.items():
             rates.setdefault(fam, []).append(per_window / density_window)
@@ -255,21 +278,50 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         if len(values) >= MIN_WINDOWS_FOR_DENSITY:
             quantiles = np.quantile(values, [KEY_REPEAT_SOFT_QUANTILE, KEY_REPEAT_HARD_QUANTILE])
             key_rates[vocab.families[fam]] = [round(float(q), 2) for q in quantiles]
-    return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble, key_rates)
+    register = {}
+    for fam, parts in sorted(registers.items()):
+        values = np.concatenate(parts)
+        if len(values) >= MIN_WINDOWS_FOR_DENSITY:
+            register[vocab.families[fam]] = [round(float(q), 1) for q in np.quantile(values, REGISTER_QUANTILES)]
+    return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble, key_rates, register)
+
+
+def _window_mean_pitches(notes, seconds: float, drum_index: int) -> dict[int, np.ndarray]:
+    """Per pitched family, the mean pitch of its onsets in each whole ``seconds`` window where it starts at
+    least ``REGISTER_MIN_NOTES`` notes."""
+    found = _pitched_windows(notes, seconds, drum_index)
+    if found is None:
+        return {}
+    windows, slots, families, pitches = found
+    inside = slots < windows
+    out = {}
+    for fam in np.unique(families).tolist():
+        mine = inside & (families == fam)
+        counts = np.bincount(slots[mine], minlength=windows)
+        sums = np.bincount(slots[mine], weights=pitches[mine].astype(np.float64), minlength=windows)
+        full = counts >= REGISTER_MIN_NOTES
+        if full.any():
+            out[fam] = sums[full] / counts[full]
+    return out
+
+
+def _pitched_windows(notes, seconds: float, drum_index: int):
+    """(whole ``seconds`` windows in the piece, then per pitched note its window, family and pitch as arrays),
+    or None for a piece without pitched notes or shorter than one window."""
+    pitched = [n for n in notes if n.family != drum_index]
+    windows = int(max(n.end for n in notes) // seconds) if pitched else 0
+    if windows < 1:
+        return None
+    slots = (np.array([n.start for n in pitched]) // seconds).astype(int)
+    return windows, slots, np.array([n.family for n in pitched]), np.array([n.pitch for n in pitched])
 
 
 def _busiest_key_counts(notes, seconds: float, drum_index: int) -> dict[int, np.ndarray]:
     """Per pitched family, the onsets of its busiest key in each whole ``seconds`` window where it plays."""
-    pitched = [n for n in notes if n.family != drum_index]
-    if not pitched:
+    found = _pitched_windows(notes, seconds, drum_index)
+    if found is None:
         return {}
-    windows = int(max(n.end for n in notes) // seconds)
-    if windows < 1:
-        return {}
-    starts = np.array([n.start for n in pitched])
-    families = np.array([n.family for n in pitched])
-    pitches = np.array([n.pitch for n in pitched])
-    slots = (starts // seconds).astype(int)
+    windows, slots, families, pitches = found
     inside = slots < windows
     out = {}
     for fam in np.unique(families).tolist():
@@ -329,6 +381,8 @@ class _RowState:
         self.last_onset: dict[int, int] = {}  # family -> step of its latest note-on
         self.onsets: dict[int, deque] = {}  # family -> steps of its recent note-ons (kept by NoteDensityGuard)
         self.key_onsets: dict[int, deque] = {}  # key slot -> steps of its recent note-ons (kept by KeyRepeatGuard)
+        self.pitches: dict[int, deque] = {}  # family -> (step, pitch) of its recent note-ons (kept by RegisterGuard)
+        self.pitch_sums: dict[int, int] = {}  # family -> the sum of the pitches in ``pitches``
         self.last_token = -1
 
 
@@ -350,6 +404,7 @@ class _Tracker:
         self.seen = 0
         self.keep_onsets = False  # only the density guard reads (and trims) ``_RowState.onsets``
         self.keep_key_onsets = False  # only the key repeat guard reads (and trims) ``_RowState.key_onsets``
+        self.keep_pitches = False  # only the register guard reads (and trims) ``_RowState.pitches``
 
     def update(self, input_ids: torch.LongTensor) -> list[_RowState]:
         if self.rows is None:
@@ -381,6 +436,9 @@ class _Tracker:
                         row.voices.setdefault(self.key[tok], []).append(row.now)
                         if self.keep_key_onsets:
                             row.key_onsets.setdefault(self.key[tok], deque()).append(row.now)
+                        if self.keep_pitches:
+                            row.pitches.setdefault(fam, deque()).append((row.now, self.pitch[tok]))
+                            row.pitch_sums[fam] = row.pitch_sums.get(fam, 0) + self.pitch[tok]
                     else:
                         row.hits.setdefault(self.pitch[tok], deque()).append(row.now)
                 elif kind == v.KIND_OFF:
@@ -402,6 +460,41 @@ def per_key_limits(vocab: Vocabulary, limits) -> tuple[np.ndarray, np.ndarray]:
         keys = slice(int(vocab.off_slot[fam]) * 128, (int(vocab.off_slot[fam]) + 1) * 128)
         soft[keys], hard[keys] = limits(vocab.families[fam])
     return soft, hard
+
+
+class _WindowGuard(LogitsProcessor):
+    """A guard that counts what each row played in its last ``span`` steps, with a ``_Tracker`` whose
+    ``keep`` flag names the ``_RowState`` record it reads. On its first call each row is also given, through
+    ``_seed(row, token, step)``, the note-ons of the ``span`` steps before its window
+    (``note_ons_before_window`` on its history, latest first), so the counts hold across a slide.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``).
+    """
+
+    span = 0  # steps counted back from the current one
+    keep: str | None = None  # the _Tracker flag switched on (``keep_onsets``, ...)
+
+    def __init__(self, vocab: Vocabulary, histories: list[list[int]] | None = None):
+        self.vocab = vocab
+        self.histories = histories
+        self.tracker = _Tracker(vocab)
+        if self.keep:
+            setattr(self.tracker, self.keep, True)
+
+    def _seed(self, row: _RowState, token: int, step: int) -> None:
+        raise NotImplementedError
+
+    def _rows(self, input_ids: torch.LongTensor) -> list[_RowState]:
+        """The tracker's rows after ``input_ids`` (seeded from the histories on the first call)."""
+        first = self.tracker.rows is None
+        rows = self.tracker.update(input_ids)
+        if first and self.histories is not None:
+            for row, history in zip(rows, self.histories):
+                for token, step in note_ons_before_window(history, self.vocab, row.now, self.span):
+                    self._seed(row, token, step)
+        return rows
 
 
 class NoteLengthGuard(LogitsProcessor):
@@ -452,7 +545,7 @@ class NoteLengthGuard(LogitsProcessor):
         return scores
 
 
-class DrumRateGuard(LogitsProcessor):
+class DrumRateGuard(_WindowGuard):
     """Forbids a drum's note-ons while it has had ``max_hits_per_second`` hits in the last second, or a hit
     on the current 10 ms step already (the decoder would merge the two).
 
@@ -461,16 +554,16 @@ class DrumRateGuard(LogitsProcessor):
         max_hits_per_second (`float`): the cap, e.g. ``MusicStatistics.drum_hits_per_second``.
     """
 
+    span = DRUM_RATE_WINDOW_STEPS
+
     def __init__(self, vocab: Vocabulary, max_hits_per_second: float, histories: list[list[int]] | None = None):
-        self.vocab = vocab
-        self.histories = histories
-        self.tracker = _Tracker(vocab)
+        super().__init__(vocab, histories)
         self.cap = max(1, math.floor(max_hits_per_second * DRUM_RATE_WINDOW_STEPS * vocab.config.step_seconds))
         fam = vocab.drum_index
         self.bins = [vocab.note_on_id(fam, b, 0) for b in range(vocab.nbins)]  # add the pitch to get an id
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows = _update_seeded(self.tracker, input_ids, self.histories, DRUM_RATE_WINDOW_STEPS, self._seed)
+        rows = self._rows(input_ids)
         scores = scores.clone()
         for r, row in enumerate(rows):
             for pitch, hits in row.hits.items():
@@ -480,7 +573,6 @@ class DrumRateGuard(LogitsProcessor):
                     scores[r, [b + pitch for b in self.bins]] = NEG_INF
         return scores
 
-
     def _seed(self, row, token: int, step: int) -> None:
         """A hit of the second before a slid window began, at its negative time on the window's clock."""
         v = self.vocab
@@ -488,7 +580,7 @@ class DrumRateGuard(LogitsProcessor):
             row.hits.setdefault(int(v.pitch(token)), deque()).appendleft(step)
 
 
-class KeyRepeatGuard(LogitsProcessor):
+class KeyRepeatGuard(_WindowGuard):
     """Holds back one key of a pitched family struck too often: the onsets of each key (family and pitch) in
     the last ``KEY_REPEAT_WINDOW_STEPS`` are counted; past the family's soft rate the key's note-ons lose up to
     ``KEY_REPEAT_MAX_PENALTY`` nats (linearly, reaching it at the hard rate), and at the hard rate they are
@@ -501,11 +593,10 @@ class KeyRepeatGuard(LogitsProcessor):
             note-ons before a slid window count.
     """
 
+    span, keep = KEY_REPEAT_WINDOW_STEPS, "keep_key_onsets"
+
     def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None):
-        self.vocab = vocab
-        self.histories = histories
-        self.tracker = _Tracker(vocab)
-        self.tracker.keep_key_onsets = True
+        super().__init__(vocab, histories)
         seconds = KEY_REPEAT_WINDOW_STEPS * vocab.config.step_seconds
 
         def onsets(family: str) -> tuple[float, float]:
@@ -523,7 +614,7 @@ class KeyRepeatGuard(LogitsProcessor):
             row.key_onsets.setdefault(key, deque()).appendleft(step)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows = _update_seeded(self.tracker, input_ids, self.histories, KEY_REPEAT_WINDOW_STEPS, self._seed)
+        rows = self._rows(input_ids)
         out = scores
         for r, row in enumerate(rows):
             for key in list(row.key_onsets):
@@ -544,6 +635,71 @@ class KeyRepeatGuard(LogitsProcessor):
         return out
 
 
+class RegisterGuard(_WindowGuard):
+    """Keeps each pitched family in its register: the mean pitch of the notes it started in the last
+    ``REGISTER_WINDOW_STEPS`` (once there are ``REGISTER_MIN_NOTES``) is compared with the family's
+    ``MusicStatistics.register_pitch`` bounds. Below the soft low bound, the family's note-ons under that bound
+    lose up to ``REGISTER_MAX_PENALTY`` nats (linearly, reaching it at the hard low bound and staying there);
+    above the soft high bound, likewise its note-ons over it. The family's other notes, waits, note-offs and
+    the other families keep their logits, so it plays on, higher (or lower). A family without bounds (a
+    checkpoint without the statistic) is left alone.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        statistics (`MusicStatistics`): per-family register bounds.
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
+            note-ons before a slid window count.
+    """
+
+    span, keep = REGISTER_WINDOW_STEPS, "keep_pitches"
+
+    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None):
+        super().__init__(vocab, histories)
+        # family -> (hard low, soft low, soft high, hard high) and its note-on ids under / over the soft bounds
+        self.bounds: dict[int, tuple[float, float, float, float]] = {}
+        self.low_ids: dict[int, list[int]] = {}
+        self.high_ids: dict[int, list[int]] = {}
+        for fam in vocab.pitched:
+            bounds = statistics.register_pitch.get(vocab.families[fam])
+            if not bounds:
+                continue
+            hard_low, soft_low, soft_high, hard_high = map(float, bounds)
+            self.bounds[fam] = (min(hard_low, soft_low - 1), soft_low, soft_high, max(hard_high, soft_high + 1))
+            ids = [(vocab.note_on_id(fam, b, p), p) for b in range(vocab.nbins) for p in range(128)]
+            self.low_ids[fam] = [i for i, p in ids if p < soft_low]
+            self.high_ids[fam] = [i for i, p in ids if p > soft_high]
+
+    def _seed(self, row, token: int, step: int) -> None:
+        fam = int(self.vocab.note_family(token))
+        if fam in self.bounds:
+            pitch = int(self.vocab.pitch(token))
+            row.pitches.setdefault(fam, deque()).appendleft((step, pitch))
+            row.pitch_sums[fam] = row.pitch_sums.get(fam, 0) + pitch
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows = self._rows(input_ids)
+        out = scores
+        for r, row in enumerate(rows):
+            for fam, onsets in row.pitches.items():
+                while onsets and onsets[0][0] <= row.now - REGISTER_WINDOW_STEPS:
+                    row.pitch_sums[fam] -= onsets.popleft()[1]
+                bounds = self.bounds.get(fam)
+                if bounds is None or len(onsets) < REGISTER_MIN_NOTES:
+                    continue
+                mean = row.pitch_sums[fam] / len(onsets)
+                hard_low, soft_low, soft_high, hard_high = bounds
+                if mean < soft_low:
+                    ids, penalty = self.low_ids[fam], min((soft_low - mean) / (soft_low - hard_low), 1.0)
+                elif mean > soft_high:
+                    ids, penalty = self.high_ids[fam], min((mean - soft_high) / (hard_high - soft_high), 1.0)
+                else:
+                    continue
+                if out is scores:
+                    out = scores.clone()
+                out[r, ids] -= REGISTER_MAX_PENALTY * penalty
+        return out
+
+
 def note_ons_before_window(history: list[int], vocab: Vocabulary, window_steps: int, span: int) -> list[tuple[int, int]]:
     """The note-ons of the ``span`` steps before a slid window began, latest first, as (token, step) with
     steps on the window's clock (negative: before it). ``history`` is the row's whole piece so far, of which
@@ -555,20 +711,6 @@ def note_ons_before_window(history: list[int], vocab: Vocabulary, window_steps: 
     recent = ons[(clock[ons] < start) & (clock[ons] > start - span)]
     # latest first: each goes in front of the window's own (later) note-ons, so deques stay in time order
     return [(int(history[i]), int(clock[i]) - start) for i in recent[::-1]]
-
-
-def _update_seeded(tracker: _Tracker, input_ids: torch.LongTensor, histories: list[list[int]] | None, span: int,
-                   add) -> list[_RowState]:
-    """The tracker's rows after ``input_ids``. On the first call each row is also given, through
-    ``add(row, token, step)``, the note-ons of the ``span`` steps before its window (``note_ons_before_window``
-    on its history, latest first), so a guard's counts hold across a slide."""
-    first = tracker.rows is None
-    rows = tracker.update(input_ids)
-    if first and histories is not None:
-        for row, history in zip(rows, histories):
-            for token, step in note_ons_before_window(history, tracker.vocab, row.now, span):
-                add(row, token, step)
-    return rows
 
 
 class InstrumentEntryGuard(LogitsProcessor):
@@ -647,7 +789,7 @@ class InstrumentEntryGuard(LogitsProcessor):
         return out
 
 
-class NoteDensityGuard(LogitsProcessor):
+class NoteDensityGuard(_WindowGuard):
     """Forbids a family's note-ons while it has started its cap of notes in the last ``DENSITY_WINDOW_STEPS``
     (the cap: ``MusicStatistics.density_limit`` notes per second). Waits, note-offs and the other families
     keep their probabilities, so a dense stretch thins out instead of growing into a wall of notes.
@@ -666,11 +808,10 @@ class NoteDensityGuard(LogitsProcessor):
             note-ons before a slid window count against the cap.
     """
 
+    span, keep = DENSITY_WINDOW_STEPS, "keep_onsets"
+
     def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None):
-        self.vocab = vocab
-        self.histories = histories
-        self.tracker = _Tracker(vocab)
-        self.tracker.keep_onsets = True
+        super().__init__(vocab, histories)
         seconds = DENSITY_WINDOW_STEPS * vocab.config.step_seconds
         self.caps = [max(1, math.floor(statistics.density_limit(name) * seconds)) for name in vocab.families]
         self.on_slices = [vocab.note_on_range(f) for f in range(len(vocab.families))]
@@ -682,9 +823,11 @@ class NoteDensityGuard(LogitsProcessor):
             if limits is not None:
                 self.ensemble[size] = (limits[0] * seconds, max(limits[1] * seconds, limits[0] * seconds + 1))
 
+    def _seed(self, row, token: int, step: int) -> None:
+        row.onsets.setdefault(int(self.vocab.note_family(token)), deque()).appendleft(step)
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows = _update_seeded(self.tracker, input_ids, self.histories, DENSITY_WINDOW_STEPS,
-                              lambda row, token, step: row.onsets.setdefault(int(self.vocab.note_family(token)), deque()).appendleft(step))
+        rows = self._rows(input_ids)
         out = scores
         for r, row in enumerate(rows):
             counts = {}
@@ -731,27 +874,29 @@ def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
 
 
 # The pipeline's switches, one per guard, each on by default.
-GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard", "repeat_guard")
+GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard", "repeat_guard", "register_guard")
 
 
 def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
                  entry_guard: bool = True, density_guard: bool = True, repeat_guard: bool = True,
-                 histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
+                 register_guard: bool = True, histories: list[list[int]] | None = None) -> list[LogitsProcessor]:
     """The guards that are switched on, fresh (they keep per-call state), in the order they must run.
 
     Args:
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): the checkpoint's statistics.
-        note_guard / drum_guard / entry_guard / density_guard / repeat_guard (`bool`, default True): which
-            guards to use.
+        note_guard / drum_guard / entry_guard / density_guard / repeat_guard / register_guard (`bool`, default
+            True): which guards to use.
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
-            entry, drum and density guards read what came before a slid window from them.
+            entry, drum, density, repeat and register guards read what came before a slid window from them.
     """
     guards: list[LogitsProcessor] = []
     if density_guard:  # first: the entry guard then shares out only the note-ons a dense family may still play
         guards.append(NoteDensityGuard(vocab, statistics, histories=histories))
     if repeat_guard:  # before the entry guard too: a family's share is carried by the keys it may still strike
         guards.append(KeyRepeatGuard(vocab, statistics, histories=histories))
+    if register_guard:  # likewise: the entry guard shares out the family's note-ons the register leaves likely
+        guards.append(RegisterGuard(vocab, statistics, histories=histories))
     if entry_guard:
         guards.append(InstrumentEntryGuard(vocab, histories=histories))
     if drum_guard:

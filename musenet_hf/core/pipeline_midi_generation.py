@@ -141,6 +141,9 @@ class MidiGenerationPipeline(Pipeline):
         repeat_guard: True (default) holds back one key of a pitched instrument struck more often in ten
             seconds than the corpus's busiest keys (90th percentile: less likely, 99th: not at all): no bass
             hammering one note.
+        register_guard: True (default) lowers the notes of an instrument whose last ten seconds sit, on average,
+            below (above) the corpus's 5th (95th) percentile for it, beyond that bound: no piano sinking into
+            the bass over a long piece.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -188,7 +191,8 @@ class MidiGenerationPipeline(Pipeline):
     # --- preprocess: a MusicRequest from the call's options --------------------------------------
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
-                   note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True):
+                   note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True,
+                   register_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -212,7 +216,7 @@ class MidiGenerationPipeline(Pipeline):
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
             style=style, guards=self._guards(note_guard=bool(note_guard), drum_guard=bool(drum_guard),
                                              entry_guard=bool(entry_guard), density_guard=bool(density_guard),
-                                             repeat_guard=bool(repeat_guard)),
+                                             repeat_guard=bool(repeat_guard), register_guard=bool(register_guard)),
         )}
 
     def _guards(self, **switches: bool):
