@@ -183,10 +183,11 @@ def test_cli_writes_the_report(tiny_model_dir, tmp_path, capsys):  # noqa: F811
     out = tmp_path / "out"
     assert main(["evaluate", str(tiny_model_dir), "--reference", str(ref), "--reference-style", "rock", "--cases", str(cases),
                  "--pieces", "1", "--seconds", "2", "--likelihood-pieces", "0", "--primers", "0", "--no-progress",
-                 "--temperature", "0.9", "--top-k", "12", "--out", str(out)]) == 0
+                 "--temperature", "0.9", "--top-k", "12", "--no-guard", "register", "--no-guard", "drum", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "estimated generation time" in printed and "busiest single drum" in printed
     data = json.loads((out / "report.json").read_text())
     assert data["cases"][0]["case"] == {"style": "rock", "instruments": ["guitar", "bass", "drums"]}
-    assert data["settings"]["generate_kwargs"] == {"temperature": 0.9, "top_k": 12}  # the sampling flags reach generation
+    # the sampling flags and the guard switches reach generation
+    assert data["settings"]["generate_kwargs"] == {"temperature": 0.9, "top_k": 12, "register_guard": False, "drum_guard": False}
     assert (out / "rolls_rock.png").exists()

@@ -32,6 +32,8 @@ def register(sub) -> None:
                         "or 'style': every clip of the style")
     p.add_argument("--no-guards", action="store_true",
                    help="generate with the pipeline's music guards off (" + ", ".join(GUARD_OPTIONS) + "), to measure them")
+    p.add_argument("--no-guard", action="append", default=[], choices=[o.removesuffix("_guard") for o in GUARD_OPTIONS],
+                   help="switch one musical guard off (repeatable), to measure what it buys")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -50,6 +52,7 @@ def run(args) -> int:
         from ..core.guards import GUARD_OPTIONS
 
         sampling.update(dict.fromkeys(GUARD_OPTIONS, False))
+    sampling.update({f"{name}_guard": False for name in args.no_guard})
 
     def announce(estimate: dict) -> None:
         print(f"estimated generation time: {estimate['estimate_minutes']:.1f} min "
