@@ -84,6 +84,8 @@ def main() -> int:
               + "; ".join(f"{k} {' '.join(v['minutes'])}" for k, v in parts.items()) + " |", flush=True)
         if i == 0 and args.roll:
             draw_roll(notes, names, args.seconds, args.roll, f"pop band, seed {seed}, guards off: {off}")
+    if args.roll:
+        print(f"\nroll: {args.roll}")
     return 0
 
 
@@ -102,7 +104,6 @@ def draw_roll(notes, names: list[str], seconds: float, path: str, title: str) ->
                 for n in notes if m * MINUTE <= n.start < (m + 1) * MINUTE]
         plot_piano_roll(part, names, title=f"{title}: minute {m + 1}", ax=ax, seconds=MINUTE)
     save_figure(fig, path)
-    print(f"\nroll: {path}")
 
 
 if __name__ == "__main__":
