@@ -20,13 +20,13 @@ import argparse
 import collections
 import dataclasses
 import io
+import multiprocessing
 import random
 import re
 import resource
 import signal
 import sys
 import time
-from multiprocessing import Pool
 from pathlib import Path
 
 import mido
@@ -248,7 +248,10 @@ def run(
                        slowest, rss / 1024, planned=cases - first)
 
     jobs = [(seed, i, case_timeout) for i in range(first, cases)]
-    pool = Pool(workers, initializer=_init, initargs=(paths,), maxtasksperchild=MAX_TASKS_PER_WORKER)
+    # forkserver: workers fork from a small server process, not from the caller, so their peak RSS is the
+    # cases' own (forked from a pytest session that had loaded a model, a worker started at ~1 GB)
+    pool = multiprocessing.get_context("forkserver").Pool(workers, initializer=_init, initargs=(paths,),
+                                                          maxtasksperchild=MAX_TASKS_PER_WORKER)
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the run like Ctrl-C
     try:
         for index, kind, outcome, seconds, peak in pool.imap_unordered(run_case, jobs, chunksize=4):

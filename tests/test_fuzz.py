@@ -205,3 +205,14 @@ def test_a_thousand_seeded_fuzz_cases_stay_within_the_bounds(tmp_path):
     assert summary.peak_rss_mb < fuzz.MAX_RSS_MB
     reasons = [r for r in summary.outcomes if r.startswith("MidiError")]
     assert summary.outcomes["accepted"] > 50 and len(reasons) >= 4, summary.lines()  # the cases reach every stage
+
+
+def test_worker_memory_is_the_cases_own_not_the_callers(tmp_path):
+    # The workers fork from a small server process (forkserver), not from the caller: a pytest session that had
+    # loaded a model once pushed forked workers' peak RSS over the 1 GB bound before they read a single case.
+    ballast = bytearray(fuzz.MAX_RSS_MB * 2**20)  # the caller holds the whole bound
+    ballast[:: 4096] = b"\x01" * len(ballast[:: 4096])  # resident, page by page
+    summary = fuzz.run(8, seed=0, workers=2, paths=_sources(tmp_path))
+    assert summary.cases == 8 and summary.others == []
+    assert summary.peak_rss_mb < fuzz.MAX_RSS_MB / 2, summary.lines()
+    del ballast
