@@ -357,6 +357,27 @@ def test_register_guard_switch_across_slides(guarded_pipe):
     assert mean_pitch(guarded_pipe(**kwargs)) > 50  # held above the hard low bound, slides included
 
 
+def test_register_guard_with_primer_and_blend(guarded_pipe, tmp_path):
+    tok = guarded_pipe.tokenizer
+    vocab = tok.musenet_vocab
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(register_pitch={"piano": [50.0, 60.0, 100.0, 110.0]}).to_dict())
+    # a primer already in the low octave: its notes count, so the guard acts from the first generated note
+    primer = tmp_path / "low.mid"
+    tok.decode_midi(encode_notes([Note(0.25 * i, 0.25 * i + 0.2, PIANO, 33 + i % 5, 80) for i in range(12)], vocab)).save(primer)
+    sunk = {(vocab.note_on_id(PIANO, b, p),): 2.0 for b in range(vocab.nbins) for p in range(30, 42)}
+    kwargs = dict(style={"pop": 0.5, "jazz": 0.5}, instruments=["piano"], seconds=10, seed=1, sequence_bias=sunk,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False, repeat_guard=False)
+
+    def generated_mean_pitch(**switch):
+        notes = tok.decode_events(guarded_pipe(str(primer), **kwargs, **switch)[0]["ids"]).notes
+        pitches = [n.pitch for n in notes if n.start >= 2.9]  # after the primer (its last note ends at 2.95 s)
+        assert len(pitches) > 20
+        return np.mean(pitches)
+
+    assert generated_mean_pitch(register_guard=False) < 42
+    assert generated_mean_pitch() > 50
+
+
 def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):
     tok = guarded_pipe.tokenizer
     vocab = tok.musenet_vocab
