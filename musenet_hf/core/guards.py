@@ -289,16 +289,10 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
 def _window_mean_pitches(notes, seconds: float, drum_index: int) -> dict[int, np.ndarray]:
     """Per pitched family, the mean pitch of its onsets in each whole ``seconds`` window where it starts at
     least ``REGISTER_MIN_NOTES`` notes."""
-    found = _pitched_windows(notes, seconds, drum_index)
-    if found is None:
-        return {}
-    windows, slots, families, pitches = found
-    inside = slots < windows
     out = {}
-    for fam in np.unique(families).tolist():
-        mine = inside & (families == fam)
-        counts = np.bincount(slots[mine], minlength=windows)
-        sums = np.bincount(slots[mine], weights=pitches[mine].astype(np.float64), minlength=windows)
+    for fam, windows, slots, pitches in _pitched_windows(notes, seconds, drum_index):
+        counts = np.bincount(slots, minlength=windows)
+        sums = np.bincount(slots, weights=pitches.astype(np.float64), minlength=windows)
         full = counts >= REGISTER_MIN_NOTES
         if full.any():
             out[fam] = sums[full] / counts[full]
@@ -306,28 +300,26 @@ def _window_mean_pitches(notes, seconds: float, drum_index: int) -> dict[int, np
 
 
 def _pitched_windows(notes, seconds: float, drum_index: int):
-    """(whole ``seconds`` windows in the piece, then per pitched note its window, family and pitch as arrays),
-    or None for a piece without pitched notes or shorter than one window."""
+    """Per pitched family: (family, whole ``seconds`` windows in the piece, and the window index and pitch of
+    each of its notes that starts inside them, as arrays). Nothing for a piece shorter than one window."""
     pitched = [n for n in notes if n.family != drum_index]
     windows = int(max(n.end for n in notes) // seconds) if pitched else 0
     if windows < 1:
-        return None
+        return
     slots = (np.array([n.start for n in pitched]) // seconds).astype(int)
-    return windows, slots, np.array([n.family for n in pitched]), np.array([n.pitch for n in pitched])
+    families, pitches = np.array([n.family for n in pitched]), np.array([n.pitch for n in pitched])
+    inside = slots < windows
+    for fam in np.unique(families).tolist():
+        mine = inside & (families == fam)
+        yield fam, windows, slots[mine], pitches[mine]
 
 
 def _busiest_key_counts(notes, seconds: float, drum_index: int) -> dict[int, np.ndarray]:
     """Per pitched family, the onsets of its busiest key in each whole ``seconds`` window where it plays."""
-    found = _pitched_windows(notes, seconds, drum_index)
-    if found is None:
-        return {}
-    windows, slots, families, pitches = found
-    inside = slots < windows
     out = {}
-    for fam in np.unique(families).tolist():
-        mine = inside & (families == fam)
+    for fam, windows, slots, pitches in _pitched_windows(notes, seconds, drum_index):
         counts = np.zeros((windows, 128), dtype=np.int64)
-        np.add.at(counts, (slots[mine], pitches[mine]), 1)
+        np.add.at(counts, (slots, pitches), 1)
         busiest = counts.max(axis=1)
         out[fam] = busiest[busiest > 0]
     return out
@@ -657,8 +649,8 @@ class RegisterGuard(_WindowGuard):
         super().__init__(vocab, histories)
         # family -> (hard low, soft low, soft high, hard high) and its note-on ids under / over the soft bounds
         self.bounds: dict[int, tuple[float, float, float, float]] = {}
-        self.low_ids: dict[int, list[int]] = {}
-        self.high_ids: dict[int, list[int]] = {}
+        self.low_ids: dict[int, torch.Tensor] = {}
+        self.high_ids: dict[int, torch.Tensor] = {}
         for fam in vocab.pitched:
             bounds = statistics.register_pitch.get(vocab.families[fam])
             if not bounds:
@@ -666,8 +658,8 @@ class RegisterGuard(_WindowGuard):
             hard_low, soft_low, soft_high, hard_high = map(float, bounds)
             self.bounds[fam] = (min(hard_low, soft_low - 1), soft_low, soft_high, max(hard_high, soft_high + 1))
             ids = [(vocab.note_on_id(fam, b, p), p) for b in range(vocab.nbins) for p in range(128)]
-            self.low_ids[fam] = [i for i, p in ids if p < soft_low]
-            self.high_ids[fam] = [i for i, p in ids if p > soft_high]
+            self.low_ids[fam] = torch.tensor([i for i, p in ids if p < soft_low], dtype=torch.long)
+            self.high_ids[fam] = torch.tensor([i for i, p in ids if p > soft_high], dtype=torch.long)
 
     def _seed(self, row, token: int, step: int) -> None:
         fam = int(self.vocab.note_family(token))
@@ -677,6 +669,8 @@ class RegisterGuard(_WindowGuard):
             row.pitch_sums[fam] = row.pitch_sums.get(fam, 0) + pitch
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if not self.bounds:  # a checkpoint without register statistics: nothing to hold, nothing to follow
+            return scores
         rows = self._rows(input_ids)
         out = scores
         for r, row in enumerate(rows):
