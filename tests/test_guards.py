@@ -12,13 +12,19 @@ from musenet_hf.core.guards import (
     CONFIG_KEY,
     DEFAULT_KEY_ONSETS_PER_SECOND,
     DEFAULT_NOTES_PER_SECOND,
+    GRID_MIN_SHARE,
+    GRID_PENALTY,
+    GRID_TOLERANCE_STEPS,
     DrumRateGuard,
+    GridGuard,
     InstrumentEntryGuard,
     KeyRepeatGuard,
     MusicStatistics,
     NoteDensityGuard,
     NoteLengthGuard,
     RegisterGuard,
+    grid_distance,
+    grid_fit,
     music_statistics,
 )
 from musenet_hf.core.midi_io import Note
@@ -237,6 +243,103 @@ def test_music_statistics_learns_register_bounds(tokenizer):
     assert stats.register_pitch["bass"] == pytest.approx(np.round(np.quantile(means, [0.01, 0.05, 0.95, 0.99]), 1).tolist())
     assert "violin" not in stats.register_pitch  # no violin: no register
     assert MusicStatistics(**stats.to_dict()) == stats
+
+
+def test_grid_fit_finds_the_phase_and_the_share():
+    beat = 50.0  # 120 bpm, in 10 ms steps: a sixteenth every 12.5 steps
+    late = np.rint(7 + 12.5 * np.arange(40))  # sixteenths, 70 ms behind the grid of time 0
+    share, phase = grid_fit(late, beat)
+    assert share == 1.0 and abs(phase - 7) <= GRID_TOLERANCE_STEPS
+    assert grid_fit(late, beat)[0] > grid_fit(late + 6, 50.0 * 1.1)[0]  # another tempo does not fit
+    unpulsed = np.unique(np.random.default_rng(0).integers(0, 3000, 300))
+    assert grid_fit(unpulsed, beat)[0] < 0.6
+    assert grid_fit(np.zeros(0), beat) == (0.0, 0)
+    assert grid_distance(np.array([0.0, 6.0, 12.0, 31.0]), beat).tolist() == [0.0, 6.0, 0.5, 6.0]
+
+
+def test_grid_guard_holds_note_ons_and_waits_to_the_sixteenth_grid(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    on, off = vocab.note_on_id(PIANO, 4, 60), vocab.note_off_id(PIANO, 60)
+    scores = torch.zeros(1, vocab.size)
+    # 120 bpm: sixteenths at 0, 12.5, 25, 37.5 steps. At step 25 the row is on the grid
+    on_grid = GridGuard(vocab)(_prompt(vocab, [PIANO], [on] + vocab.wait_ids(25)), scores)
+    assert on_grid[0, on] == 0 and on_grid[0, vocab.wait_id(12)] == 0  # a wait to 37: on the grid
+    assert on_grid[0, vocab.wait_id(6)] == -GRID_PENALTY  # a wait to 31: between two sixteenths
+    # five steps later it is off: note-ons lose the penalty, note-offs and the wait back onto the grid do not
+    late = GridGuard(vocab)(_prompt(vocab, [PIANO], [on] + vocab.wait_ids(30)), scores)
+    assert late[0, on] == -GRID_PENALTY
+    assert late[0, off] == 0 and late[0, vocab.wait_id(7)] == 0
+
+
+def test_grid_guard_keeps_a_primer_s_phase_across_a_slide_and_leaves_rubato_alone(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    on = vocab.note_on_id(PIANO, 4, 60)
+    scores = torch.zeros(1, vocab.size)
+    # eighths 7 steps after the grid of time 0; a slid window that begins 10 steps after one of them
+    history = [vocab.wait_id(7)] + [on, vocab.wait_id(10), vocab.wait_id(15)] * 40
+    window = history[1 + 3 * 20 + 2 :]  # from the second wait of the 21st eighth: window clock 0 = piece step 517
+    prompt = _prompt(vocab, [PIANO], window)  # now: piece step 1007, on the primer's grid (1000 after its phase)
+    assert GridGuard(vocab, histories=[history])(prompt, scores)[0, on] == 0
+    # without the history the grid starts at the window's first step and the same moment is off it
+    assert GridGuard(vocab)(prompt, scores)[0, on] == -GRID_PENALTY
+    # a history of onsets with no pulse (at least GRID_MIN_ONSETS of them) leaves the row alone
+    waits = np.random.default_rng(1).integers(3, 41, 30)
+    rubato = [tok for w in waits for tok in (on, *vocab.wait_ids(int(w)))] + vocab.wait_ids(3)
+    assert grid_fit(np.cumsum(waits) - waits, 50.0)[0] < GRID_MIN_SHARE
+    assert torch.equal(GridGuard(vocab, histories=[rubato])(_prompt(vocab, [PIANO], rubato), scores), scores)
+
+
+def test_music_statistics_learns_grid_shares_per_style(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    rng = np.random.default_rng(0)
+    pieces = []
+    for _ in range(5):
+        sixteenths = [Note(0.125 * k, 0.125 * k + 0.1, PIANO, 60 + k % 7, 80) for k in range(40)]
+        unpulsed = [Note(t, t + 0.1, PIANO, 60, 80) for t in np.unique(np.round(rng.uniform(0, 10, 40), 2))]
+        pieces.append(encode_notes(sixteenths, vocab, Header("pop", [PIANO], 120)))
+        pieces.append(encode_notes(unpulsed, vocab, Header("jazz", [PIANO], 120)))
+    pieces.append(encode_notes(sixteenths, vocab, Header("rock", [PIANO], 120)))  # one piece: not a style's figure
+    stats = music_statistics(pieces, vocab)
+    assert stats.grid_onset_share["pop"] == 1.0
+    assert stats.grid_onset_share["jazz"] < 0.6
+    assert "rock" not in stats.grid_onset_share
+    assert stats.metric("pop") and not stats.metric("jazz") and not stats.metric("rock")
+    assert stats.metric({"pop": 0.9, "jazz": 0.1}) and not stats.metric({"pop": 0.5, "jazz": 0.5})
+    assert MusicStatistics(**stats.to_dict()) == stats
+
+
+def _grid_share(result, tok, after: float = 0.0, phase: float = 0.0) -> float:
+    """Share of a result's distinct onsets (at ``after`` seconds or later) on the sixteenth grid of its header
+    tempo whose origin is ``phase`` steps."""
+    decoded = tok.decode_events(result["ids"])
+    steps = np.unique(np.rint([n.start / 0.01 for n in decoded.notes if n.start >= after]))
+    assert len(steps) >= 12  # enough onsets for a share to mean something
+    return float((grid_distance(steps - phase, 60 / decoded.header.bpm / 0.01) <= GRID_TOLERANCE_STEPS).mean())
+
+
+def test_grid_guard_switch_across_slides_in_metric_styles_only(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(grid_onset_share={"pop": 0.95, "jazz": 0.5}).to_dict())
+    kwargs = dict(style="pop", instruments=["piano"], seconds=12, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
+    assert min(_grid_share(r, tok) for r in guarded_pipe(**kwargs)) >= 0.95
+    assert max(_grid_share(r, tok) for r in guarded_pipe(**kwargs, grid_guard=False)) < 0.7
+    # a style whose real pieces are not metric is left free
+    assert max(_grid_share(r, tok) for r in guarded_pipe(**{**kwargs, "style": "jazz"})) < 0.7
+
+
+def test_grid_guard_with_primer_and_blend(guarded_pipe, tmp_path):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(grid_onset_share={"pop": 0.95, "rock": 0.9}).to_dict())
+    # a primer in eighths 70 ms behind the grid of its first note: the continuation keeps that phase
+    primer = tmp_path / "late.mid"
+    notes = [Note(0.0, 0.2, PIANO, 48, 80)] + [Note(0.07 + 0.25 * i, 0.27 + 0.25 * i, PIANO, 60 + i % 5, 80) for i in range(20)]
+    tok.decode_midi(encode_notes(notes, tok.musenet_vocab)).save(primer)
+    kwargs = dict(style={"pop": 0.5, "rock": 0.5}, instruments=["piano"], seconds=10, seed=1, note_guard=False,
+                  drum_guard=False, entry_guard=False, density_guard=False)
+    after = 0.07 + 0.25 * 19 + 0.01  # the first generated onset can come no sooner
+    assert _grid_share(guarded_pipe(str(primer), **kwargs)[0], tok, after, phase=7) >= 0.95
+    assert _grid_share(guarded_pipe(str(primer), **kwargs, grid_guard=False)[0], tok, after, phase=7) < 0.7
 
 
 def _longest_note(result, tok):

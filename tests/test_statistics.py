@@ -47,6 +47,14 @@ def test_rhythm_statistics():
     assert s2.groove_consistency == pytest.approx(1 - 4 / 16)
 
 
+def test_onsets_on_grid_is_the_share_on_the_tempo_s_sixteenths_at_their_best_phase():
+    # sixteenths at 120 BPM, 30 ms behind time 0 (a primer's phase, say), two notes to a chord
+    late = [Note(0.03 + 0.125 * k, 0.13 + 0.125 * k, PIANO, p, 80) for k in range(32) for p in (60, 64)]
+    assert st.piece_statistics(late, INSTRUMENTS, bpm=120).onsets_on_grid == 1.0
+    assert st.piece_statistics(late, INSTRUMENTS, bpm=100).onsets_on_grid < 0.6  # read at another tempo
+    assert math.isnan(st.piece_statistics(late[: 2 * 10], INSTRUMENTS, bpm=120).onsets_on_grid)  # 10 onsets: too few
+
+
 def test_quality_counters():
     notes = [Note(0, 20, PIANO, 60, 80)] + [Note(i * 0.1, i * 0.1 + 0.1, PIANO, 72, 80) for i in range(99)]
     notes += [Note(0, 1, BASS, 40, 80)] * 3  # an asked bass with 3 notes "never plays"

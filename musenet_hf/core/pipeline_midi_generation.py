@@ -144,6 +144,10 @@ class MidiGenerationPipeline(Pipeline):
         register_guard: True (default) lowers the notes of an instrument whose last ten seconds sit, on average,
             below (above) the corpus's 5th (95th) percentile for it, beyond that bound: no piano sinking into
             the bass over a long piece.
+        grid_guard: True (default) makes note-ons off the sixteenth-note grid of the header's tempo, and waits
+            landing off it, much less likely, in styles whose real pieces are
+            metric (the checkpoint's ``grid_onset_share``; a primer keeps its own phase, a rubato one is left
+            alone): notes start on the beat.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -192,7 +196,7 @@ class MidiGenerationPipeline(Pipeline):
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
                    note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True,
-                   register_guard=True):
+                   register_guard=True, grid_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -214,18 +218,19 @@ class MidiGenerationPipeline(Pipeline):
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,
             target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
-            style=style, guards=self._guards(note_guard=bool(note_guard), drum_guard=bool(drum_guard),
+            style=style, guards=self._guards(style, note_guard=bool(note_guard), drum_guard=bool(drum_guard),
                                              entry_guard=bool(entry_guard), density_guard=bool(density_guard),
-                                             repeat_guard=bool(repeat_guard), register_guard=bool(register_guard)),
+                                             repeat_guard=bool(repeat_guard), register_guard=bool(register_guard),
+                                             grid_guard=bool(grid_guard)),
         )}
 
-    def _guards(self, **switches: bool):
-        """A factory of the switched-on musical guards (None when all are off); ``switches`` are
-        ``GUARD_OPTIONS``."""
+    def _guards(self, style, **switches: bool):
+        """A factory of the switched-on musical guards (None when all are off) for the asked ``style`` (a name
+        or a blend); ``switches`` are ``GUARD_OPTIONS``."""
         if not any(switches.values()):
             return None
         vocab, statistics = self.tokenizer.musenet_vocab, MusicStatistics.from_config(self.model.config)
-        return lambda histories: music_guards(vocab, statistics, histories=histories, **switches)
+        return lambda histories: music_guards(vocab, statistics, histories=histories, style=style, **switches)
 
     def _resolve_style(self, style):
         """(style name for the header, blended embedding or None). Unknown names raise ``ValueError``."""

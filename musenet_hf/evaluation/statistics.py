@@ -21,6 +21,9 @@ statistic, as in MusPy:
 - ``groove_consistency``: 1 - the mean Hamming distance between the onset patterns of neighbouring bars,
   divided by the positions per bar (MusPy ``groove_consistency``, after Wu & Yang 2020). Bars are 4 beats of
   the piece's tempo, on a sixteenth-note grid (``GROOVE_POSITIONS_PER_BEAT``).
+- ``onsets_on_grid``: the share of distinct onsets within 20 ms of the sixteenth-note grid of the piece's tempo,
+  at the grid phase that fits best (``core.guards.grid_fit``, the grid guard's own measure): near 1 for
+  sequenced or quantized music, ~0.25-0.5 for onsets with no pulse.
 
 And what the quality issue measures: notes per second, notes per family, the share of pitched notes held
 longer than ``LONG_NOTE_SECONDS``, every drum's hits per second and the busiest one's, note lengths per
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.guards import GRID_MIN_ONSETS, grid_fit
 from ..core.midi_io import Note
 
 GRID_SECONDS = 0.01  # the encoding's 10 ms step: polyphony and silences are measured on it
@@ -54,7 +58,7 @@ MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], dtype=bool)  # C na
 SCALAR_STATISTICS = (
     "notes_per_second", "polyphony", "pitch_class_entropy", "scale_consistency", "pitch_range",
     "empty_beat_rate", "groove_consistency", "median_note_length", "median_inter_onset", "longest_silence",
-    "busiest_drum_hits_per_second", "long_note_share",
+    "busiest_drum_hits_per_second", "long_note_share", "onsets_on_grid",
 )
 
 
@@ -83,6 +87,7 @@ class PieceStatistics:
     long_note_share: float  # long_notes / pitched_notes
     busiest_drum: int | None  # MIDI pitch of the most-hit drum, None without drums
     busiest_drum_hits_per_second: float  # 0 without drums
+    onsets_on_grid: float  # 0..1, share of distinct onsets on the beat grid; nan under GRID_MIN_ONSETS onsets
     notes_per_family: dict[str, int] = field(default_factory=dict)
     drum_hits_per_second: dict[int, float] = field(default_factory=dict)  # drum pitch -> hits per second
     note_lengths: dict[str, list[float]] = field(default_factory=dict)  # family -> seconds of each note
@@ -178,6 +183,7 @@ def piece_statistics(notes: list[Note], instruments: list[str], seconds: float |
         long_note_share=long_notes / len(pitched) if pitched else 0.0,
         busiest_drum=busiest,
         busiest_drum_hits_per_second=drum_rates[busiest] if busiest is not None else 0.0,
+        onsets_on_grid=onsets_on_grid(onsets, bpm),
         notes_per_family=per_family,
         drum_hits_per_second=drum_rates,
         note_lengths=note_lengths,
@@ -275,6 +281,15 @@ def groove_consistency(notes: list[Note], seconds: float, bpm: float) -> float:
             grid[bar, pos] = True
     distance = np.count_nonzero(grid[:-1] != grid[1:])
     return float(1.0 - distance / (positions * (n_bars - 1)))
+
+
+def onsets_on_grid(onsets: np.ndarray, bpm: float) -> float:
+    """Share of ``onsets`` (seconds) on the beat grid of ``bpm`` at its best-fitting phase (``grid_fit``, on
+    the 10 ms step); ``nan`` for fewer than ``GRID_MIN_ONSETS`` onsets (a handful fits some phase by chance)."""
+    if len(onsets) < GRID_MIN_ONSETS:
+        return math.nan
+    steps = np.rint(np.asarray(onsets, dtype=np.float64) / GRID_SECONDS)
+    return grid_fit(steps, 60.0 / bpm / GRID_SECONDS)[0]
 
 
 def _silences(notes: list[Note], seconds: float) -> list[float]:
