@@ -64,6 +64,12 @@ def test_random_model_scores_clearly_worse_than_real_music(evaluated):
     by_name = {c["name"]: c for c in case["comparison"]}
     for name in ("polyphony", "pitch_range", "scale_consistency"):
         assert by_name[name]["generated_vs_real"] < by_name[name]["real_vs_real"] - 0.3, name
+        # ...and below what two real tunes in their place reach (the noise floor of 2 pieces)
+        assert by_name[name]["generated_vs_real"] < by_name[name]["real_sample_vs_real"], name
+    overall = evaluated.overall
+    assert "polyphony" in overall["noise_floor_shortfall_max"]
+    assert overall["noise_floor_shortfall_max"].keys() <= overall["overlap_shortfall_max"].keys()
+    assert overall["overlap_shortfall_mean"] > overall["noise_floor_shortfall_mean"]
 
 
 def test_primer_continuity_and_style_adherence_are_reported(evaluated):

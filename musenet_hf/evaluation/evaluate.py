@@ -514,10 +514,12 @@ def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, Pie
     stats = [s for _, s in generated]
     if not stats:
         return {}
-    gaps = {}
+    gaps, floors = {}, {}
     for case in result.cases:
         for c in case["comparison"]:
             gaps.setdefault(c["name"], []).append(c["real_vs_real"] - c["generated_vs_real"])  # nan where undefined
+            if c.get("real_sample_vs_real_draws"):
+                floors.setdefault(c["name"], []).append([c["real_vs_real"] - o for o in c["real_sample_vs_real_draws"]])
     solo_pop_piano = next((c for c in result.cases if c["case"] == {"style": "pop", "instruments": ["piano"]}), None)
     return {
         "pieces": len(stats),
@@ -527,6 +529,10 @@ def _overall(result: EvaluationResult, generated: list[tuple[GeneratedPiece, Pie
         "busiest_drum_hits_per_second_max": max(s.busiest_drum_hits_per_second for s in stats),
         "notes_per_second_median": float(np.median([s.notes_per_second for s in stats])),
         "overlap_shortfall_max": {k: float(np.nanmax(v)) if np.isfinite(v).any() else math.nan for k, v in gaps.items()},
+        "overlap_shortfall_mean": float(np.nanmean([x for v in gaps.values() for x in v])) if gaps else math.nan,
+        # what real clips in place of the generated ones would show: per draw the worst case, then the mean
+        "noise_floor_shortfall_max": {k: float(np.mean(np.nanmax(np.array(v), axis=0))) for k, v in floors.items()},
+        "noise_floor_shortfall_mean": float(np.nanmean([x for v in floors.values() for d in v for x in d])) if floors else math.nan,
         "solo_pop_piano_gap_in_iqr": {
             c["name"]: c["gap_in_iqr"] for c in (solo_pop_piano or {}).get("comparison", [])
             if c["name"] in ("notes_per_second", "polyphony", "pitch_class_entropy", "scale_consistency", "pitch_range")

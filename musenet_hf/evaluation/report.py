@@ -59,13 +59,17 @@ def render_markdown(data: dict) -> str:
         lines += ["", f"## {case['name']}", ""]
         if case["comparison"]:
             rule = case.get("reference_rule", f"{case['case']['style']}, any instruments")
-            lines += [f"Against {case['real_pieces']} real clips ({rule}). Overlap: histogram overlapping area (1 = same spread).", "",
-                      "| statistic | real-vs-real overlap | generated-vs-real overlap | real median | real IQR "
-                      "| generated median | gap / IQR |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [f"Against {case['real_pieces']} real clips ({rule}). Overlap: histogram overlapping area (1 = same spread); "
+                      "real sample: as many real clips as were generated against the other real clips (mean of "
+                      "the draws; the most a generator of real-like pieces would reach).", "",
+                      "| statistic | real-vs-real overlap | real sample vs real | generated-vs-real overlap | real median "
+                      "| real IQR | generated median | gap / IQR |",
+                      "|---|---|---|---|---|---|---|---|"]
             for c in case["comparison"]:
-                lines.append(f"| {c['name']} | {_fmt(c['real_vs_real'])} | {_fmt(c['generated_vs_real'])} | {_fmt(c['real_median'])} "
-                             f"| {_fmt(c['real_iqr'])} | {_fmt(c['generated_median'])} | {_fmt(c['gap_in_iqr'])} |")
+                lines.append(f"| {c['name']} | {_fmt(c['real_vs_real'])} | {_fmt(c.get('real_sample_vs_real'))} "
+                             f"| {_fmt(c['generated_vs_real'])} "
+                             f"| {_fmt(c['real_median'])} | {_fmt(c['real_iqr'])} | {_fmt(c['generated_median'])} "
+                             f"| {_fmt(c['gap_in_iqr'])} |")
         else:
             lines.append("No real pieces of this style in the reference: no comparison.")
         d, a = case["degeneracy"], case["adherence"]
@@ -117,8 +121,14 @@ def summary_table(data: dict) -> list[str]:
              f"| notes per second (median piece) | {_fmt(o['notes_per_second_median'])} |"]
     for name, gap in o.get("solo_pop_piano_gap_in_iqr", {}).items():
         lines.append(f"| solo pop piano vs real, {name}: median gap / real IQR | {_fmt(gap)} |")
+    floors = o.get("noise_floor_shortfall_max", {})
     for name, short in o.get("overlap_shortfall_max", {}).items():
-        lines.append(f"| {name}: real-vs-real minus generated-vs-real overlap (worst case) | {_fmt(short)} |")
+        floor = f" (real clips in their place: {_fmt(floors[name])})" if name in floors else ""
+        lines.append(f"| {name}: real-vs-real minus generated-vs-real overlap (worst case) | {_fmt(short)}{floor} |")
+    if "overlap_shortfall_mean" in o:
+        floor = o.get("noise_floor_shortfall_mean")
+        lines.append(f"| overlap shortfall, mean over cases and statistics | {_fmt(o['overlap_shortfall_mean'])}"
+                     + (f" (real clips in their place: {_fmt(floor)})" if floor is not None else "") + " |")
     return lines
 
 
