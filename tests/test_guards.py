@@ -2,6 +2,8 @@
 random model (whose music, unguarded, has exactly the faults the guards prevent)."""
 
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -15,8 +17,12 @@ from musenet_hf.core.guards import (
     GRID_MIN_SHARE,
     GRID_PENALTY,
     GRID_TOLERANCE_STEPS,
+    GROOVE_BONUS,
+    GROOVE_PENALTY,
+    GROOVE_WAIT_PENALTY,
     DrumRateGuard,
     GridGuard,
+    GrooveGuard,
     InstrumentEntryGuard,
     KeyRepeatGuard,
     MusicStatistics,
@@ -25,6 +31,7 @@ from musenet_hf.core.guards import (
     RegisterGuard,
     grid_distance,
     grid_fit,
+    groove_consistency,
     music_statistics,
 )
 from musenet_hf.core.midi_io import Note
@@ -294,7 +301,7 @@ def test_music_statistics_learns_grid_shares_per_style(tokenizer):
     rng = np.random.default_rng(0)
     pieces = []
     for _ in range(5):
-        sixteenths = [Note(0.125 * k, 0.125 * k + 0.1, PIANO, 60 + k % 7, 80) for k in range(40)]
+        sixteenths = [Note(0.125 * k, 0.125 * k + 0.1, PIANO, 60 + k % 7, 80) for k in range(48)]  # 3 bars
         unpulsed = [Note(t, t + 0.1, PIANO, 60, 80) for t in np.unique(np.round(rng.uniform(0, 10, 40), 2))]
         pieces.append(encode_notes(sixteenths, vocab, Header("pop", [PIANO], 120)))
         pieces.append(encode_notes(unpulsed, vocab, Header("jazz", [PIANO], 120)))
@@ -305,7 +312,61 @@ def test_music_statistics_learns_grid_shares_per_style(tokenizer):
     assert "rock" not in stats.grid_onset_share
     assert stats.metric("pop") and not stats.metric("jazz") and not stats.metric("rock")
     assert stats.metric({"pop": 0.9, "jazz": 0.1}) and not stats.metric({"pop": 0.5, "jazz": 0.5})
+    # the sixteenths repeat every bar, the unpulsed onsets do not
+    assert stats.groove_consistency["pop"] == 1.0 and stats.groove_consistency["jazz"] < 0.8
+    assert stats.groove_target({"pop": 0.5, "rock": 0.5}) == 1.0  # a blend: the styles that have a figure
+    assert stats.groove_target("rock") is None
     assert MusicStatistics(**stats.to_dict()) == stats
+
+
+def test_groove_consistency_counts_changed_positions_between_neighbouring_bars():
+    quarters = np.array([0, 4, 8, 12])
+    assert groove_consistency(np.concatenate([quarters + 16 * b for b in range(3)]), 3) == 1.0
+    # bar 1 drops two quarters and adds one eighth: 3 of 16 positions change twice (bars 0-1 and 1-2)
+    changed = np.concatenate([quarters, [16, 26, 24], quarters + 32])
+    assert groove_consistency(changed, 3) == pytest.approx(1 - 6 / 32)
+    assert np.isnan(groove_consistency(quarters, 1))
+    assert groove_consistency(np.array([-1, 48, 0]), 3) == pytest.approx(1 - 1 / 32)  # outside the bars: left out
+
+
+def _quarters(vocab, bars, family=PIANO):
+    """``bars`` bars of quarter notes at 120 bpm (50 steps apart), as events."""
+    on = vocab.note_on_id(family, 4, 60)
+    return [on, vocab.wait_id(50)] * (4 * bars)
+
+
+def test_groove_guard_echoes_the_last_bar_and_holds_waits_to_it(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    piano, bass = vocab.note_on_range(PIANO), vocab.note_on_range(BASS)
+    scores = torch.zeros(1, vocab.size)
+    # one bar of piano quarters (positions 0, 4, 8, 12 of 16); now at the next bar's first position
+    echo = GrooveGuard(vocab, target=0.9)(_prompt(vocab, [PIANO, BASS], _quarters(vocab, 1)), scores)
+    assert (echo[0, piano] == GROOVE_BONUS).all() and (echo[0, bass] == 0).all()  # the silent bass: nothing
+    # every wait beyond the grid tolerance skips that position
+    assert (echo[0, vocab.wait_id(GRID_TOLERANCE_STEPS + 1) : vocab.wait_id(100) + 1] == -GROOVE_WAIT_PENALTY).all()
+    assert echo[0, vocab.wait_id(GRID_TOLERANCE_STEPS)] == 0
+    # an eighth later: the piano did not play there a bar ago, and the next echo is a quarter away (step 250)
+    between = GrooveGuard(vocab, target=0.9)(_prompt(vocab, [PIANO, BASS], _quarters(vocab, 1) + vocab.wait_ids(25)), scores)
+    assert (between[0, piano] == -GROOVE_PENALTY).all()
+    assert between[0, vocab.wait_id(25)] == 0 and between[0, vocab.wait_id(25 + GRID_TOLERANCE_STEPS + 1)] == -GROOVE_WAIT_PENALTY
+
+
+def test_groove_guard_leaves_a_row_that_repeats_enough_alone_and_reads_the_bars_before_a_slide(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    scores = torch.zeros(1, vocab.size)
+    piano = vocab.note_on_range(PIANO)
+    steady = _prompt(vocab, [PIANO], _quarters(vocab, 4))  # four identical bars: consistency 1
+    assert torch.equal(GrooveGuard(vocab, target=0.95)(steady, scores), scores)
+    # four bars that differ (quarters, then eighths on the off-beats, alternately): below the target, echoed
+    on = vocab.note_on_id(PIANO, 4, 60)
+    offbeats = [vocab.wait_id(25)] + [on, vocab.wait_id(50)] * 3 + [on, vocab.wait_id(25)]
+    varied = _quarters(vocab, 1) + offbeats + _quarters(vocab, 1) + offbeats
+    assert (GrooveGuard(vocab, target=0.95)(_prompt(vocab, [PIANO], varied), scores)[0, piano] == -GROOVE_PENALTY).all()
+    # a window that starts on a bar line: the bar before it, read from the history, is echoed
+    history = _quarters(vocab, 1)
+    window = _prompt(vocab, [PIANO], [])
+    assert (GrooveGuard(vocab, 0.9, histories=[history])(window, scores)[0, piano] == GROOVE_BONUS).all()
+    assert torch.equal(GrooveGuard(vocab, 0.9)(window, scores), scores)
 
 
 def _grid_share(result, tok, after: float = 0.0, phase: float = 0.0) -> float:
@@ -340,6 +401,43 @@ def test_grid_guard_with_primer_and_blend(guarded_pipe, tmp_path):
     after = 0.07 + 0.25 * 19 + 0.01  # the first generated onset can come no sooner
     assert _grid_share(guarded_pipe(str(primer), **kwargs)[0], tok, after, phase=7) >= 0.95
     assert _grid_share(guarded_pipe(str(primer), **kwargs, grid_guard=False)[0], tok, after, phase=7) < 0.7
+
+
+def _groove(result, tok, after: float = 0.0) -> float:
+    """Groove consistency of a result's notes from ``after`` seconds on (bars from there, header tempo)."""
+    from musenet_hf.evaluation.statistics import groove_consistency as piece_groove
+
+    decoded = tok.decode_events(result["ids"])
+    notes = [replace(n, start=n.start - after, end=n.end - after) for n in decoded.notes if n.start >= after - 1e-6]
+    assert len(notes) >= 12
+    return piece_groove(notes, max(n.end for n in notes), decoded.header.bpm)
+
+
+def test_groove_guard_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY,
+            MusicStatistics(grid_onset_share={"pop": 0.95}, groove_consistency={"pop": 0.95}).to_dict())
+    kwargs = dict(style="pop", instruments=["piano"], seconds=16, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
+    on = [_groove(r, tok) for r in guarded_pipe(**kwargs)]
+    off = [_groove(r, tok) for r in guarded_pipe(**kwargs, groove_guard=False)]
+    assert min(on) > max(off) + 0.1, (on, off)
+
+
+def test_groove_guard_with_primer_and_blend(guarded_pipe, tmp_path):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(
+        grid_onset_share={"pop": 0.95, "rock": 0.95}, groove_consistency={"pop": 0.95, "rock": 0.9}).to_dict())
+    # two bars of a groove (quarters and one off-beat eighth) at 120 bpm: the continuation echoes it
+    primer = tmp_path / "groove.mid"
+    bar = [0.0, 0.5, 0.75, 1.0, 1.5]
+    notes = [Note(b * 2.0 + t, b * 2.0 + t + 0.2, PIANO, 60 + i, 80) for b in range(2) for i, t in enumerate(bar)]
+    tok.decode_midi(encode_notes(notes, tok.musenet_vocab)).save(primer)
+    kwargs = dict(style={"pop": 0.5, "rock": 0.5}, instruments=["piano"], seconds=12, seed=1, note_guard=False,
+                  drum_guard=False, entry_guard=False, density_guard=False)
+    on = _groove(guarded_pipe(str(primer), **kwargs)[0], tok, after=4.0)
+    off = _groove(guarded_pipe(str(primer), **kwargs, groove_guard=False)[0], tok, after=4.0)
+    assert on > off + 0.1, (on, off)
 
 
 def _longest_note(result, tok):

@@ -148,6 +148,9 @@ class MidiGenerationPipeline(Pipeline):
             landing off it, much less likely, in styles whose real pieces are
             metric (the checkpoint's ``grid_onset_share``; a primer keeps its own phase, a rubato one is left
             alone): notes start on the beat.
+        groove_guard: True (default), in those styles, nudges each instrument to start notes where it started
+            them one bar (4 beats) earlier, while the piece repeats its bar-to-bar rhythm less than real pieces
+            of the style do (the checkpoint's ``groove_consistency``): a groove that holds.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -196,7 +199,7 @@ class MidiGenerationPipeline(Pipeline):
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
                    note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True,
-                   register_guard=True, grid_guard=True):
+                   register_guard=True, grid_guard=True, groove_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -221,7 +224,7 @@ class MidiGenerationPipeline(Pipeline):
             style=style, guards=self._guards(style, note_guard=bool(note_guard), drum_guard=bool(drum_guard),
                                              entry_guard=bool(entry_guard), density_guard=bool(density_guard),
                                              repeat_guard=bool(repeat_guard), register_guard=bool(register_guard),
-                                             grid_guard=bool(grid_guard)),
+                                             grid_guard=bool(grid_guard), groove_guard=bool(groove_guard)),
         )}
 
     def _guards(self, style, **switches: bool):

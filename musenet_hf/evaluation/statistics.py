@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.guards import GRID_MIN_ONSETS, grid_fit
+from ..core.guards import GRID_FRACTIONS, GRID_MIN_ONSETS, GROOVE_BAR_BEATS, grid_fit
+from ..core.guards import groove_consistency as bar_groove_consistency
 from ..core.midi_io import Note
 
 GRID_SECONDS = 0.01  # the encoding's 10 ms step: polyphony and silences are measured on it
@@ -48,8 +49,8 @@ SILENT_FAMILY_NOTES = 5  # an asked family with fewer notes than this in a piece
 SEGMENT_SECONDS = 30.0  # coverage is counted in 30 s segments (quality issue: 6 of 8 in a 4-minute piece)
 SEGMENT_MIN_NOTES = SILENT_FAMILY_NOTES  # a family "plays" in a segment with at least this many onsets
 LONG_SILENCE_SECONDS = 4.0  # degeneracy counter: silences longer than this
-GROOVE_POSITIONS_PER_BEAT = 4  # sixteenth notes
-BEATS_PER_BAR = 4  # the corpus holds no time signatures we trust; 4/4 is by far the most common
+GROOVE_POSITIONS_PER_BEAT = len(GRID_FRACTIONS)  # sixteenth notes
+BEATS_PER_BAR = GROOVE_BAR_BEATS  # the corpus holds no time signatures we trust; 4/4 is by far the most common
 ONSET_DECIMALS = 2  # onsets are compared on the 10 ms grid (2 decimals of a second)
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)  # C major; roll for other roots
 MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], dtype=bool)  # C natural minor
@@ -264,23 +265,16 @@ def empty_beat_rate(notes: list[Note], seconds: float, bpm: float, drum: int = -
 
 
 def groove_consistency(notes: list[Note], seconds: float, bpm: float) -> float:
-    """1 - mean Hamming distance of neighbouring bars' sixteenth-note onset patterns / positions per bar.
+    """1 - mean Hamming distance of neighbouring bars' sixteenth-note onset patterns / positions per bar, bars
+    counted from time 0 (``core.guards.groove_consistency``, the groove guard's own measure).
 
     ``nan`` for a piece shorter than two bars.
     """
     positions = GROOVE_POSITIONS_PER_BEAT * BEATS_PER_BAR
     cell = 60.0 / bpm / GROOVE_POSITIONS_PER_BEAT
     n_bars = math.ceil(seconds / (cell * positions) - 1e-9)
-    if n_bars < 2:
-        return math.nan
-    grid = np.zeros((n_bars, positions), dtype=bool)
-    for n in notes:
-        slot = int(round(n.start / cell))
-        bar, pos = divmod(slot, positions)
-        if bar < n_bars:
-            grid[bar, pos] = True
-    distance = np.count_nonzero(grid[:-1] != grid[1:])
-    return float(1.0 - distance / (positions * (n_bars - 1)))
+    slots = np.array([int(round(n.start / cell)) for n in notes], dtype=np.int64)
+    return bar_groove_consistency(slots, n_bars, positions)
 
 
 def onsets_on_grid(onsets: np.ndarray, bpm: float) -> float:
