@@ -594,3 +594,13 @@ def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):
 
     assert bass_notes(entry_guard=False) < 5
     assert bass_notes() >= 5
+
+
+def test_statistics_from_a_newer_config_keep_what_this_version_knows(caplog):
+    from types import SimpleNamespace
+
+    data = {**MusicStatistics(grid_onset_share={"pop": 0.9}).to_dict(), "tempo_drift": {"pop": 0.1}}
+    with caplog.at_level("WARNING"):
+        stats = MusicStatistics.from_config(SimpleNamespace(**{CONFIG_KEY: data}))
+    assert stats.grid_onset_share == {"pop": 0.9}
+    assert "tempo_drift" in caplog.text

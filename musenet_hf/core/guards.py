@@ -38,14 +38,17 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
 from transformers import LogitsProcessor
+from transformers.utils import logging
 
 from .codec import decode_ids
 from .vocabulary import VOICE_FIFO, VOICE_SKIP, Vocabulary
+
+logger = logging.get_logger(__name__)
 
 NEG_INF = float("-inf")
 CONFIG_KEY = "musenet_music_statistics"  # where a checkpoint's config.json keeps its MusicStatistics
@@ -263,9 +266,17 @@ class MusicStatistics:
 
     @classmethod
     def from_config(cls, config) -> MusicStatistics:
-        """The statistics a model config carries, or the defaults."""
+        """The statistics a model config carries, or the defaults. Fields this version does not know (a
+        checkpoint written by a newer one) are left out with a warning: its guards then hold what this version
+        can."""
         data = getattr(config, CONFIG_KEY, None)
-        return cls(**data) if data else cls()
+        if not data:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            logger.warning(f"{CONFIG_KEY} holds statistics this version does not use: {', '.join(unknown)}")
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> MusicStatistics:
