@@ -899,13 +899,22 @@ class GridGuard(LogitsProcessor):
             return None
         return beat, float(phase - start)
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def _start(self, input_ids: torch.LongTensor, rows: list[_RowState]) -> None:
+        """On the first call: each row's grid, from its prompt (the window) and its history."""
+        histories = self.histories or [None] * len(rows)
+        self.grids = [self._grid(input_ids[r].tolist(), row, histories[r]) for r, row in enumerate(rows)]
+        self.penalties = [(None, None)] * len(rows)
+
+    def _rows(self, input_ids: torch.LongTensor) -> list[_RowState]:
+        """The tracker's rows after ``input_ids`` (``_start`` run on the first call)."""
         first = self.tracker.rows is None
         rows = self.tracker.update(input_ids)
         if first:
-            histories = self.histories or [None] * len(rows)
-            self.grids = [self._grid(input_ids[r].tolist(), row, histories[r]) for r, row in enumerate(rows)]
-            self.penalties = [(None, None)] * len(rows)
+            self._start(input_ids, rows)
+        return rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows = self._rows(input_ids)
         out = scores
         for r, (row, grid) in enumerate(zip(rows, self.grids)):
             if grid is None:
@@ -954,8 +963,8 @@ class GrooveGuard(GridGuard):
         self.on_slices = [vocab.note_on_range(f) for f in range(len(vocab.families))]
 
     def _start(self, input_ids: torch.LongTensor, rows: list[_RowState]) -> None:
+        super()._start(input_ids, rows)
         histories = self.histories or [None] * len(rows)
-        self.grids = [self._grid(input_ids[r].tolist(), row, histories[r]) for r, row in enumerate(rows)]
         self.slots = [{} for _ in rows]
         self.echoing = [(None, True)] * len(rows)
         for row, history, grid in zip(rows, histories, self.grids):
@@ -980,10 +989,7 @@ class GrooveGuard(GridGuard):
         return echo
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        first = self.tracker.rows is None
-        rows = self.tracker.update(input_ids)
-        if first:
-            self._start(input_ids, rows)
+        rows = self._rows(input_ids)
         out = scores
         for r, (row, grid) in enumerate(zip(rows, self.grids)):
             if grid is None:
