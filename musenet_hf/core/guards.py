@@ -913,15 +913,17 @@ class GridGuard(LogitsProcessor):
             self._start(input_ids, rows)
         return rows
 
+    def _gridded_rows(self, input_ids: torch.LongTensor):
+        """``(index, row, beat, origin)`` of each row after ``input_ids`` that has a grid (``_grid``)."""
+        for r, (row, grid) in enumerate(zip(self._rows(input_ids), self.grids)):
+            if grid is not None:
+                yield r, row, *grid
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows = self._rows(input_ids)
         out = scores
-        for r, (row, grid) in enumerate(zip(rows, self.grids)):
-            if grid is None:
-                continue
+        for r, row, beat, origin in self._gridded_rows(input_ids):
             now, penalty = self.penalties[r]
             if now != row.now:  # a step's note-ons share their clock: its penalties are worked out once
-                beat, origin = grid
                 off = grid_distance(row.now - origin + self.times, beat) > GRID_TOLERANCE_STEPS
                 penalty = torch.from_numpy(off * GRID_PENALTY).to(scores.dtype) if off.any() else None
                 self.penalties[r] = (row.now, penalty)
@@ -988,23 +990,24 @@ class GrooveGuard(GridGuard):
             self.echoing[r] = (current_bar, echo)
         return echo
 
+    @staticmethod
+    def _position(step: int, beat: float, origin: float) -> int | None:
+        """The sixteenth-grid position ``step`` falls on (counted from ``origin``), or None off the grid."""
+        sixteenth = beat / len(GRID_FRACTIONS)
+        pos = (step - origin) / sixteenth
+        return round(pos) if abs(pos - round(pos)) * sixteenth <= GRID_TOLERANCE_STEPS else None
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        rows = self._rows(input_ids)
         out = scores
-        for r, (row, grid) in enumerate(zip(rows, self.grids)):
-            if grid is None:
-                continue
-            beat, origin = grid
-            sixteenth = beat / len(GRID_FRACTIONS)
+        for r, row, beat, origin in self._gridded_rows(input_ids):
             slots = self.slots[r]
             for fam, steps in row.onsets.items():  # the tracker's new onsets, moved onto the grid
                 while steps:
-                    pos = (steps.popleft() - origin) / sixteenth
-                    if abs(pos - round(pos)) * sixteenth <= GRID_TOLERANCE_STEPS:
-                        slots.setdefault(fam, set()).add(round(pos))
-            pos = (row.now - origin) / sixteenth
-            cur = round(pos)
-            if abs(pos - cur) * sixteenth > GRID_TOLERANCE_STEPS:
+                    pos = self._position(steps.popleft(), beat, origin)
+                    if pos is not None:
+                        slots.setdefault(fam, set()).add(pos)
+            cur = self._position(row.now, beat, origin)
+            if cur is None:
                 continue  # off the grid: the grid guard's business
             oldest = (cur // self.bar - GROOVE_MEASURE_BARS) * self.bar
             for fam in [f for f, mine in slots.items() if min(mine, default=oldest) < oldest]:
@@ -1029,7 +1032,7 @@ class GrooveGuard(GridGuard):
             if expected is None:
                 continue
             # a wait of k steps skips the expected position once it lands past it (beyond the tolerance)
-            room = origin + expected * sixteenth + GRID_TOLERANCE_STEPS - row.now
+            room = origin + expected * beat / len(GRID_FRACTIONS) + GRID_TOLERANCE_STEPS - row.now
             shortest = max(int(math.floor(room)) + 1, 1)
             if shortest <= self.vocab.config.max_wait_steps:
                 if out is scores:
