@@ -11,11 +11,13 @@ Tables printed:
    and of the pipeline over the same prompt and the same number of decoding steps, the pipeline's overhead,
    and the pipeline's notes/s and real-time factor (seconds of music per second of wall time, all variations).
 0. fp32 against int8 weights (``quantize``), each decoded by ``model.generate`` and by the lean loop
-   (``lean_decoding``, the default), side by side: pipeline tokens/s at 1 and 4 variations, the time from a
+   (``lean_decoding``, the default; with each key/value cache dtype of ``--kv_caches``), side by side:
+   pipeline tokens/s at 1 and 4 variations, the time from a
    fresh pipeline's first call to its first note (quantizing included), and with ``--full_piece`` the 4-minute
    piano + bass + drums + guitar piece (no primer, seed 0): wall time, tokens, notes, notes per instrument,
    30-second segments each instrument plays in, the share of the time spent re-reading the window when it
-   slides (every prefill but a call's first), and the same call with 4 variations against 1.
+   slides (every prefill but a call's first), and the same call with 4 variations against 1 (int8 lean, with
+   each key/value cache dtype).
 2. The 4-minute, 4-instrument piece: sliding-window throughput past the context (1 variation, and a batch
    with each KV cache), and the time the piece
    takes at the token density of real music (POP909, measured here) — a random model's tokens are not music,
@@ -39,6 +41,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, HfArgumentParser, pipeline
 
 import musenet_hf
 from musenet_hf import MuseNetTokenizer
+from musenet_hf.core.decoding import KV_CACHE_DTYPES, resolve_kv_cache_dtype
 
 ROOT = Path(__file__).resolve().parents[1]
 POP909 = ROOT.parent / "shared" / "midi" / "pop909"
@@ -69,6 +72,8 @@ class BenchArgs:
     seed: int = field(default=0, metadata={"help": "sampling seed"})
     weights: str = field(default="fp32,int8", metadata={"help": "table 0 compares these weights (fp32, int8), comma-separated"})
     decoders: str = field(default="generate,lean", metadata={"help": "table 0 decodes with these (generate, lean), comma-separated"})
+    kv_caches: str = field(default="float32,auto", metadata={
+        "help": "table 0's lean loop runs with each of these key/value cache dtypes (float32, bfloat16, auto), comma-separated"})
     weights_only: bool = field(default=False, metadata={"help": "print table 0 only (skip the cache tables 1 and 2)"})
     segment_seconds: float = field(default=30.0, metadata={"help": "the long piece's segments for 'plays in how many'"})
 
@@ -123,12 +128,13 @@ def timed(fn, repeats: int = 1):
 
 
 def run_pipeline(gen, primer, args: BenchArgs, batch: int, cache: str | None, seconds: float, repeats: int = 1,
-                 quantize=None, lean=True):
-    """A timed pipeline call; ``cache`` None leaves the KV cache to the pipeline (the lean loop's own when it runs)."""
+                 quantize=None, lean=True, kv="auto"):
+    """A timed pipeline call; ``cache`` None leaves the KV cache to the pipeline (the lean loop's own when it runs,
+    of dtype ``kv``)."""
     options = {} if cache is None else {"cache_implementation": cache}
     return timed(lambda: gen(
         primer, style="pop", instruments=BAND, seconds=seconds, primer_seconds=args.primer_seconds,
-        num_return_sequences=batch, seed=args.seed, quantize=quantize, lean_decoding=lean, **options,
+        num_return_sequences=batch, seed=args.seed, quantize=quantize, lean_decoding=lean, kv_cache_dtype=kv, **options,
     ), repeats)
 
 
@@ -198,12 +204,24 @@ def decoder_flag(name: str) -> bool:
     return name == "lean"
 
 
-def routes(args: BenchArgs) -> list[tuple[str, bool, bool]]:
-    """(label, quantize, lean) for every weights x decoder pair of the run."""
-    return [(f"{w} {d}", weights_flag(w), decoder_flag(d)) for w in args.weights.split(",") for d in args.decoders.split(",")]
+def kv_caches(args: BenchArgs) -> list[str]:
+    """The distinct key/value cache dtypes of ``--kv_caches``, by name ("auto" resolved on this machine), in order."""
+    names = {dtype: name for name, dtype in KV_CACHE_DTYPES.items()}
+    return list(dict.fromkeys(names[resolve_kv_cache_dtype(name)] for name in args.kv_caches.split(",")))
 
 
-def time_to_first_note(model_dir: str, args: BenchArgs, quantize: bool, lean: bool) -> tuple[float, float]:
+def routes(args: BenchArgs) -> list[tuple[str, bool, bool, str]]:
+    """(label, quantize, lean, key/value cache dtype) for every weights x decoder (x cache, for the lean loop) of
+    the run; generate() keeps its own float32 cache."""
+    out = []
+    for w in args.weights.split(","):
+        for d in args.decoders.split(","):
+            caches = kv_caches(args) if decoder_flag(d) else ["float32"]
+            out += [(f"{w} {d}" + (f", {kv} kv" if decoder_flag(d) else ""), weights_flag(w), decoder_flag(d), kv) for kv in caches]
+    return out
+
+
+def time_to_first_note(model_dir: str, args: BenchArgs, quantize: bool, lean: bool, kv: str) -> tuple[float, float]:
     """(seconds to load a fresh pipeline, seconds from its first call to the first sampled note-on)."""
     clock = time.process_time if CPU_CLOCK else time.perf_counter
     start = clock()
@@ -211,7 +229,7 @@ def time_to_first_note(model_dir: str, args: BenchArgs, quantize: bool, lean: bo
     loaded = clock()
     watch = FirstNoteWatch(fresh._decoding_model(quantize), fresh.tokenizer.musenet_vocab)  # builds the int8 copy
     try:
-        fresh(style="pop", instruments=BAND, seconds=10.0, seed=args.seed, quantize=quantize, lean_decoding=lean)
+        fresh(style="pop", instruments=BAND, seconds=10.0, seed=args.seed, quantize=quantize, lean_decoding=lean, kv_cache_dtype=kv)
         raise RuntimeError("the model played no note in 10 s of music")
     except FirstNote:
         return loaded - start, clock() - loaded
@@ -225,18 +243,18 @@ def table0(gen, primer, args: BenchArgs, model_dir: str) -> None:
     print("\n| weights, decoder | variations | pipeline tok/s | notes/s | vs " + pairs[0][0] + " |\n|---|---|---|---|---|")
     base = {}
     for batch in [int(b) for b in args.variations.split(",")]:
-        for label, q, lean in pairs:
-            warm, _ = run_pipeline(gen, primer, args, batch, None, 1.0, quantize=q, lean=lean)  # builds the int8 copy
+        for label, q, lean, kv in pairs:
+            warm, _ = run_pipeline(gen, primer, args, batch, None, 1.0, quantize=q, lean=lean, kv=kv)  # builds the int8 copy
             per_second = max(len(r["ids"]) for r in warm) - len(kept_prompt(gen, primer, args))
             seconds = max(0.1, round(args.new_tokens / max(per_second, 1), 2))
-            results, wall = run_pipeline(gen, primer, args, batch, None, seconds, args.repeats, quantize=q, lean=lean)
+            results, wall = run_pipeline(gen, primer, args, batch, None, seconds, args.repeats, quantize=q, lean=lean, kv=kv)
             tokens = sum(len(r["ids"]) for r in results) - batch * len(kept_prompt(gen, primer, args))
             rate = tokens / wall
             base.setdefault(batch, rate)
             print(f"| {label} | {batch} | {rate:.1f} | {sum(r['notes'] for r in results) / wall:.1f} | {rate / base[batch]:.2f}x |")
     print("\n| weights, decoder | load s | first call to first note s |\n|---|---|---|")
-    for label, q, lean in pairs:
-        load, first = time_to_first_note(model_dir, args, q, lean)
+    for label, q, lean, kv in pairs:
+        load, first = time_to_first_note(model_dir, args, q, lean, kv)
         print(f"| {label} | {load:.2f} | {first:.2f} |")
     if args.full_piece:
         print(f"\n{args.piece_seconds:.0f} s piece, {', '.join(BAND)}, style pop, seed {args.seed}, no primer:")
@@ -244,11 +262,13 @@ def table0(gen, primer, args: BenchArgs, model_dir: str) -> None:
               f"played (of {math.ceil(args.piece_seconds / args.segment_seconds)}) | prefills | slide share |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         walls = {}
-        for label, q, lean in pairs:
-            walls[label] = full_piece_row(gen, args, label, q, lean, 1)
-        label, q, lean = pairs[-1]  # the default route (int8, lean) last
-        four = full_piece_row(gen, args, label, q, lean, 4)
-        print(f"\n4 variations / 1 variation, {label}: {four / walls[label]:.2f}x the wall time")
+        for label, q, lean, kv in pairs:
+            walls[label] = full_piece_row(gen, args, label, q, lean, kv, 1)
+        # the lean routes of the last weights (int8: the default on CPU), each key/value cache
+        batched = [route for route in pairs if route[1] == pairs[-1][1] and route[2]]
+        fours = {label: full_piece_row(gen, args, label, q, lean, kv, 4) for label, q, lean, kv in batched}
+        for label, four in fours.items():
+            print(f"\n4 variations / 1 variation, {label}: {four / walls[label]:.2f}x the wall time")
 
 
 def kept_prompt(gen, primer, args: BenchArgs) -> list[int]:
@@ -256,13 +276,13 @@ def kept_prompt(gen, primer, args: BenchArgs) -> list[int]:
     return request.header + request.events
 
 
-def full_piece_row(gen, args: BenchArgs, label: str, q: bool, lean: bool, batch: int) -> float:
+def full_piece_row(gen, args: BenchArgs, label: str, q: bool, lean: bool, kv: str, batch: int) -> float:
     """Generate the long piece in ``batch`` variations, print its row (the first variation's figures, the
     means over variations after a slash when there are several) and return the wall time."""
     prefill = PrefillClock(gen._decoding_model(q))
     try:
         results, wall = timed(lambda: gen(style="pop", instruments=BAND, seconds=args.piece_seconds, seed=args.seed,
-                                          quantize=q, lean_decoding=lean, num_return_sequences=batch))
+                                          quantize=q, lean_decoding=lean, kv_cache_dtype=kv, num_return_sequences=batch))
     finally:
         prefill.close()
     r = results[0]

@@ -104,6 +104,24 @@ def test_generate_no_quantize_decodes_with_the_float_weights(tiny_model_dir, tmp
     assert tok.read_score(tmp_path / "musenet-1.mid").notes == tok.read_score(tmp_path / "fp32.mid").notes
 
 
+def test_generate_kv_cache_picks_the_decoding_cache(tiny_model_dir, tmp_path):
+    from transformers import pipeline
+
+    from musenet_hf import MuseNetTokenizer
+
+    tok = MuseNetTokenizer()
+    pipe = pipeline("midi-generation", model=str(tiny_model_dir))
+    notes = {}
+    for name in ("float32", "bfloat16"):
+        rc = cli_main(["generate", "--model", str(tiny_model_dir), "--seconds", "4", "--seed", "0", "--kv-cache", name,
+                       "--out", str(tmp_path), "--name", name])
+        assert rc == 0
+        pipe(seconds=4.0, seed=0, kv_cache_dtype=name)[0]["midi"].save(tmp_path / f"{name}-direct.mid")
+        notes[name] = tok.read_score(tmp_path / f"{name}-1.mid").notes
+        assert notes[name] == tok.read_score(tmp_path / f"{name}-direct.mid").notes
+    assert notes["float32"] != notes["bfloat16"]
+
+
 def test_generate_no_guard_switches_one_guard_off(tiny_model_dir, tmp_path):
     import json
     import shutil

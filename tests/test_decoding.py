@@ -9,7 +9,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, pipeline
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-from musenet_hf.core.decoding import lean_generate, lean_settings
+from musenet_hf.core.decoding import _Blocks, fast_bf16, lean_generate, lean_settings, resolve_kv_cache_dtype
 from musenet_hf.core.logits_processors import EventMaskLogitsProcessor
 from musenet_hf.core.quantization import quantize_int8
 from musenet_hf.core.sampling import sample_next, sampling_candidates
@@ -127,10 +127,66 @@ def test_settings_come_from_the_generation_config_under_the_call(model):
 def test_the_pipeline_gives_generate_s_ids_with_guards_and_slides(tiny_model_dir):
     pipe = pipeline("midi-generation", model=str(tiny_model_dir))
     call = dict(style="pop", instruments=["piano", "bass", "drums"], seconds=8.0, num_return_sequences=2, seed=0,
-                do_sample=False, quantize=False)
+                do_sample=False, quantize=False, kv_cache_dtype="float32")  # generate()'s cache is float32
     lean = pipe(**call)
     plain = pipe(**call, lean_decoding=False)
     assert [r["ids"] for r in lean] == [r["ids"] for r in plain]
     assert len(lean[0]["ids"]) > 3 * 64  # the 64-position window slid several times
     blend = dict(call, style={"pop": 0.5, "jazz": 0.5})
     assert [r["ids"] for r in pipe(**blend)] == [r["ids"] for r in pipe(**blend, lean_decoding=False)]
+
+
+def test_a_bf16_cache_stores_bf16_keys_and_gives_close_logits(model):
+    ids, mask = left_padded([[1, 5, 9, 13, 17, 21], [1, 8, 3]])
+    valid = mask.bool()
+    causal = torch.ones((6, 6), dtype=torch.bool).tril()
+    attend = (causal & (valid[:, None, :] | torch.eye(6, dtype=torch.bool)))[:, None]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = {}
+    with torch.inference_mode():
+        for dtype in (torch.float32, torch.bfloat16):
+            blocks = _Blocks(model, 2, 8, dtype)
+            assert all(c.dtype == dtype for c in blocks.cache)
+            logits[dtype] = blocks.logits(blocks.wte(ids) + blocks.wpe(positions), 0, attend)
+            assert logits[dtype].dtype == torch.float32  # attention's output returns to the model's dtype
+    assert not torch.equal(logits[torch.float32], logits[torch.bfloat16])  # the cache really was bf16
+    assert torch.allclose(logits[torch.float32], logits[torch.bfloat16], atol=0.05)
+
+
+def test_lean_generate_decodes_padded_batches_with_a_bf16_cache(model):
+    ids, mask = left_padded([[1, 5, 9, 13, 17, 21, 4], [1, 8, 3]])
+    forbid = torch.zeros(97, dtype=torch.bool)
+    forbid[EOS] = True
+    out = lean_generate(model, ids, mask, [EventMaskLogitsProcessor(forbid)], 30, EOS, PAD, GREEDY,
+                        kv_cache_dtype=torch.bfloat16)
+    assert out.shape == (2, ids.shape[1] + 30)
+    assert torch.equal(out[:, : ids.shape[1]], ids) and not (out[:, ids.shape[1]:] == EOS).any()
+
+
+def test_kv_cache_dtype_names():
+    assert resolve_kv_cache_dtype("float32") is torch.float32
+    assert resolve_kv_cache_dtype("bfloat16") is torch.bfloat16
+    assert resolve_kv_cache_dtype("auto") is (torch.bfloat16 if fast_bf16() else torch.float32)
+    with pytest.raises(ValueError, match="kv_cache_dtype must be one of"):
+        resolve_kv_cache_dtype("float16")
+
+
+def test_the_pipeline_decodes_with_the_kv_cache_dtype_asked_for(tiny_model_dir, monkeypatch):
+    pipe = pipeline("midi-generation", model=str(tiny_model_dir))
+    call = dict(style="pop", instruments=["piano", "bass", "drums"], seconds=8.0, num_return_sequences=2, seed=0, quantize=False)
+    caches = []
+    original = _Blocks.__init__
+
+    def recording(self, *args, **kwargs):  # the real constructor, noting each chunk's cache dtype
+        original(self, *args, **kwargs)
+        caches.append(self.cache[0].dtype)
+
+    monkeypatch.setattr(_Blocks, "__init__", recording)
+    ids = {name: [r["ids"] for r in pipe(**call, kv_cache_dtype=name)] for name in ("float32", "bfloat16", "auto")}
+    chunks = len(caches) // 3
+    assert chunks > 1  # the window slid: every chunk's cache follows the call's choice
+    assert caches == [torch.float32] * chunks + [torch.bfloat16] * chunks + [resolve_kv_cache_dtype("auto")] * chunks
+    assert ids["auto"] == ids["bfloat16" if fast_bf16() else "float32"]
+    assert all(len(row) > 64 for row in ids["bfloat16"])
+    with pytest.raises(ValueError, match="kv_cache_dtype"):
+        pipe(**call, kv_cache_dtype="float16")

@@ -34,6 +34,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-quantize", action="store_true",
                    help="decode with the model's float weights (default on CPU: int8 weights, see the README)")
+    p.add_argument("--kv-cache", choices=("auto", "float32", "bfloat16"), default=None,
+                   help="key/value cache dtype of the CPU decoding loop (default auto: bfloat16 on CPUs with AMX, see the README)")
     p.add_argument("--model", default=None,
                    help="checkpoint or LoRA adapter, a directory or Hub id (default: the bundled model)")
     p.add_argument("--base", default=None,
@@ -76,7 +78,7 @@ def run(args) -> int:
         primer_notes=args.primer_notes, bpm=args.bpm, strict_instruments=not args.loose_instruments,
         allow_early_end=args.allow_early_end, num_return_sequences=args.variations, seed=args.seed,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_threads=args.threads,
-        progress_bar=True, quantize=False if args.no_quantize else None,
+        progress_bar=True, quantize=False if args.no_quantize else None, kv_cache_dtype=args.kv_cache,
         **{f"{name}_guard": False for name in args.no_guard},
     )
     try:

@@ -191,11 +191,13 @@ class SlidingWindowGenerator:
         cache_implementation: passed to ``generate`` (``"static"`` or None for the dynamic cache).
         lean: decode with ``decoding.lean_generate`` where it can honour the call (a GPT-2 on CPU, sampling
             settings only, no cache implementation asked for), else ``generate``.
+        kv_cache_dtype: the lean loop's key/value cache dtype (``decoding.resolve_kv_cache_dtype``); default the
+            model's. ``generate`` keeps its own cache.
     """
 
     def __init__(self, model, vocab: Vocabulary, stride: int | None = None, cache_implementation: str | None = None,
-                 lean: bool = True):
-        self.model, self.vocab, self.lean = model, vocab, lean
+                 lean: bool = True, kv_cache_dtype: torch.dtype | None = None):
+        self.model, self.vocab, self.lean, self.kv_cache_dtype = model, vocab, lean, kv_cache_dtype
         self.context = _context_length(model)
         self.stride = stride or max(1, int(self.context * DEFAULT_STRIDE_FRACTION))
         self.cache_implementation = cache_implementation
@@ -265,7 +267,8 @@ class SlidingWindowGenerator:
         settings = lean_settings(self.model, generate_kwargs) if self.lean and self.cache_implementation is None else None
         if settings is not None:
             out = lean_generate(self.model, inputs["input_ids"], inputs["attention_mask"], processors, self.context - width,
-                                self.eos, self.eos, settings, inputs_embeds=inputs.get("inputs_embeds"))
+                                self.eos, self.eos, settings, inputs_embeds=inputs.get("inputs_embeds"),
+                                kv_cache_dtype=self.kv_cache_dtype)
         else:
             out = self.model.generate(
                 **inputs,

@@ -67,7 +67,8 @@ def generation_record(pipe=None) -> dict:
         import musenet_hf  # noqa: F401  (registers the task)
 
         pipe = pipeline("midi-generation")
-    out = pipe(**GENERATION_CALL, quantize=False)  # the record is of the fp32 weights it was written with
+    # the record is of the fp32 weights and fp32 key/value cache it was written with
+    out = pipe(**GENERATION_CALL, quantize=False, kv_cache_dtype="float32")
     return {"call": {k: v for k, v in GENERATION_CALL.items()}, "ids": [digest(r["ids"]) for r in out]}
 
 
