@@ -296,6 +296,19 @@ def test_grid_guard_keeps_a_primer_s_phase_across_a_slide_and_leaves_rubato_alon
     assert torch.equal(GridGuard(vocab, histories=[rubato])(_prompt(vocab, [PIANO], rubato), scores), scores)
 
 
+def test_grid_guard_fits_its_phase_on_the_primer_only(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    on = vocab.note_on_id(PIANO, 4, 60)
+    scores = torch.zeros(1, vocab.size)
+    primer = [tok for _ in range(20) for tok in (on, *vocab.wait_ids(25))]  # on the grid of time 0
+    # generated onsets 20 ms late, inside the tolerance: fitted on the whole history they would pull the grid
+    generated = vocab.wait_ids(2) + [tok for _ in range(30) for tok in (on, *vocab.wait_ids(25))] + vocab.wait_ids(2)
+    history = primer + generated
+    prompt = _prompt(vocab, [PIANO], generated[1:])  # now: 40 ms past the primer's grid, 20 ms past a late one
+    assert GridGuard(vocab, histories=[history], primer_tokens=len(primer))(prompt, scores)[0, on] == -GRID_PENALTY
+    assert GridGuard(vocab, histories=[history])(prompt, scores)[0, on] == 0
+
+
 def test_music_statistics_learns_grid_shares_per_style(tokenizer):
     vocab = tokenizer.musenet_vocab
     rng = np.random.default_rng(0)

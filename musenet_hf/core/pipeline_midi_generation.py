@@ -227,19 +227,20 @@ class MidiGenerationPipeline(Pipeline):
             header=header, events=events, forbidden=mask, style_embedding=style_embedding,
             target_steps=primer_steps + round(seconds / vocab.config.step_seconds), primer_steps=primer_steps,
             num_return_sequences=int(num_return_sequences), allow_early_end=bool(allow_early_end),
-            style=style, guards=self._guards(style, note_guard=bool(note_guard), drum_guard=bool(drum_guard),
+            style=style, guards=self._guards(style, len(events), note_guard=bool(note_guard), drum_guard=bool(drum_guard),
                                              entry_guard=bool(entry_guard), density_guard=bool(density_guard),
                                              repeat_guard=bool(repeat_guard), register_guard=bool(register_guard),
                                              grid_guard=bool(grid_guard), groove_guard=bool(groove_guard)),
         )}
 
-    def _guards(self, style, **switches: bool):
+    def _guards(self, style, primer_tokens: int, **switches: bool):
         """A factory of the switched-on musical guards (None when all are off) for the asked ``style`` (a name
-        or a blend); ``switches`` are ``GUARD_OPTIONS``."""
+        or a blend), after a primer of ``primer_tokens`` events; ``switches`` are ``GUARD_OPTIONS``."""
         if not any(switches.values()):
             return None
         vocab, statistics = self.tokenizer.musenet_vocab, MusicStatistics.from_config(self.model.config)
-        return lambda histories: music_guards(vocab, statistics, histories=histories, style=style, **switches)
+        return lambda histories: music_guards(vocab, statistics, histories=histories, style=style,
+                                              primer_tokens=primer_tokens, **switches)
 
     def _resolve_style(self, style):
         """(style name for the header, blended embedding or None). Unknown names raise ``ValueError``."""
