@@ -148,9 +148,10 @@ GRID_TOLERANCE_STEPS = 2
 # loosely played styles (jazz performances at 0.54) free. Holding the swung styles (jazz 0.69, blues and
 # country 0.68 in the rebuilt corpus) to their own share of the grid instead (the guard let a row place an
 # onset off it while the share of its last 32 was at the style's) brought generated jazz's median share from
-# 0.42 to its real 0.72, but its overlap with the real clips only from 0.85 to 0.69 short, and, with pop at
-# 0.89 and rock at 0.84, it cost the bands' groove (pop 4-piece 0.82 -> 0.73, rock trio 0.87 -> 0.73, real
-# 0.94) and moved the quality grid's mean overlap shortfall from 0.144 to 0.170: not kept.
+# 0.41 to its real 0.72, but its overlap with the real clips only from 0.85 to 0.69 short; and pop, held to
+# 0.89, fell below its bands' clips (pop 4-piece 0.88 against 0.99: 0.33 -> 1.00 short), so the quality grid's
+# mean overlap shortfall went from 0.147 to 0.170 (bench/results/evaluate_*_grid_share_tracking.md against
+# *_guards_on_bf16_kv.md, same machine, threads and cache): not kept.
 GRID_MIN_SHARE = 0.75
 GRID_MIN_PIECES = 5  # a style seen in fewer pieces gets no figure (one piece's share is not a style's)
 # Nats an off-grid note-on, or a wait landing off the grid, loses: e^6 ~ 400x, so the model's own timing
