@@ -39,6 +39,7 @@ class BandPieceArgs:
     no_guard: list[str] = field(default_factory=list, metadata={
         "help": "guards to switch off (repeatable): " + ", ".join(o.removesuffix("_guard") for o in GUARD_OPTIONS)})
     roll: str | None = field(default=None, metadata={"help": "PNG path for the first seed's piano roll, one row per minute"})
+    kv_cache_dtype: str = field(default="auto", metadata={"help": "the decoding loop's key/value cache: auto, float32 or bfloat16"})
 
 
 def describe(notes, names: list[str], seconds: float) -> dict:
@@ -69,7 +70,9 @@ def main() -> int:
     names = gen.tokenizer.instruments
     gen(style="pop", instruments=BAND, seconds=5, seed=0)  # warm-up: int8 copy, first-call costs
     off = ", ".join(args.no_guard) or "none"
-    print(f"pop, {' + '.join(BAND)}, {args.seconds:g} s; guards off: {off}; {args.threads} threads\n")
+    switches["kv_cache_dtype"] = args.kv_cache_dtype
+    print(f"pop, {' + '.join(BAND)}, {args.seconds:g} s; guards off: {off}; {args.threads} threads; "
+          f"key/value cache {args.kv_cache_dtype}\n")
     print("| seed | wall s | tokens | notes (per s) | notes per instrument | segments (of 8) | per minute: notes@median pitch |")
     print("|---|---:|---:|---|---|---|---|")
     for i, seed in enumerate(int(s) for s in args.seeds.split(",")):

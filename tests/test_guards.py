@@ -147,12 +147,35 @@ def test_ensemble_density_lowers_then_forbids_every_note_on(tokenizer):
     assert torch.equal(solo, scores)
 
 
+def test_density_guard_holds_back_the_family_that_takes_the_ensemble_s_notes(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    # rates far from any cap: only the balance acts, past half of the window's notes, fully at 0.8
+    stats = MusicStatistics(ensemble_notes_per_second={"2": [100.0, 200.0]}, ensemble_busiest_share={"2": [0.5, 0.8]})
+    hit, piano = [vocab.note_on_id(DRUMS, 4, 42), vocab.wait_id(20)], [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(20)]
+    scores = torch.zeros(1, vocab.size)
+    drums_on, piano_on = vocab.note_on_range(DRUMS), vocab.note_on_range(PIANO)
+    waits = slice(vocab.wait_start, vocab.tempo_start)
+    # 9 hits and 3 piano notes: drums hold 0.75 of the window, past the soft share by 5/6 of the ramp
+    held = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], piano * 3 + hit * 9), scores)
+    part = held[0, drums_on]
+    assert torch.allclose(part, torch.full_like(part, -4.0 * (0.75 - 0.5) / 0.3))
+    assert torch.equal(held[0, piano_on], scores[0, piano_on]) and torch.equal(held[0, waits], scores[0, waits])
+    # at or past the hard share the penalty stays at its maximum (the drums may still play)
+    alone = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], hit * 12), scores)
+    assert torch.allclose(alone[0, drums_on], torch.full_like(alone[0, drums_on], -4.0))
+    # an even split, and too few notes for a share, are left alone
+    assert torch.equal(NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], piano * 6 + hit * 6), scores), scores)
+    assert torch.equal(NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], hit * 9), scores), scores)
+
+
 def test_music_statistics_learns_ensemble_rates(tokenizer):
     vocab = tokenizer.musenet_vocab
     duo = [Note(i * 0.5, i * 0.5 + 0.4, PIANO, 60, 80) for i in range(1100)]  # 550 s: 110 five-second windows
     duo += [Note(i * 1.0, i * 1.0 + 0.5, BASS, 40, 80) for i in range(550)]
     stats = music_statistics([encode_notes(duo, vocab)], vocab)
     assert stats.ensemble_notes_per_second == {"2": [3.0, 3.0]}  # 2 + 1 notes a second in every window
+    assert stats.ensemble_busiest_share == {"2": [0.67, 0.67]}  # the piano's 10 of every window's 15
+    assert stats.balance_limits(3) == (0.67, 0.67) and MusicStatistics().balance_limits(4) is not None
     assert stats.ensemble_limits(2) == (3.0, 3.0)
     assert stats.ensemble_limits(4) == (3.0, 3.0)  # a size the corpus lacks falls back to the next smaller
     assert stats.ensemble_limits(1) is None
