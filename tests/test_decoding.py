@@ -126,7 +126,7 @@ def test_settings_come_from_the_generation_config_under_the_call(model):
 
 def test_the_pipeline_gives_generate_s_ids_with_guards_and_slides(tiny_model_dir):
     pipe = pipeline("midi-generation", model=str(tiny_model_dir))
-    call = dict(style="pop", instruments=["piano", "bass", "drums"], seconds=8.0, num_return_sequences=2, seed=0,
+    call = dict(style="pop", instruments=["piano", "bass", "drums"], seconds=16.0, num_return_sequences=2, seed=0,
                 do_sample=False, quantize=False, kv_cache_dtype="float32")  # generate()'s cache is float32
     lean = pipe(**call)
     plain = pipe(**call, lean_decoding=False)

@@ -155,14 +155,19 @@ def test_density_guard_holds_back_the_family_that_takes_the_ensemble_s_notes(tok
     scores = torch.zeros(1, vocab.size)
     drums_on, piano_on = vocab.note_on_range(DRUMS), vocab.note_on_range(PIANO)
     waits = slice(vocab.wait_start, vocab.tempo_start)
-    # 9 hits and 3 piano notes: drums hold 0.75 of the window, past the soft share by 5/6 of the ramp
+    asked = torch.cat([torch.arange(vocab.size)[drums_on], torch.arange(vocab.size)[piano_on]])
+    # 9 hits and 3 piano notes: drums hold 0.75 of the window, past the soft share by 5/6 of the ramp; what
+    # their note-ons lose goes to the piano's, so the asked instruments' note-on probability is unchanged
     held = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], piano * 3 + hit * 9), scores)
     part = held[0, drums_on]
     assert torch.allclose(part, torch.full_like(part, -4.0 * (0.75 - 0.5) / 0.3))
-    assert torch.equal(held[0, piano_on], scores[0, piano_on]) and torch.equal(held[0, waits], scores[0, waits])
+    assert (held[0, piano_on] > 0).all() and torch.equal(held[0, waits], scores[0, waits])
+    assert torch.allclose(torch.logsumexp(held[0, asked], 0), torch.logsumexp(scores[0, asked], 0))
+    assert torch.equal(held[0, vocab.note_on_range(BASS)], scores[0, vocab.note_on_range(BASS)])  # not asked
     # at or past the hard share the penalty stays at its maximum (the drums may still play)
     alone = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], hit * 12), scores)
     assert torch.allclose(alone[0, drums_on], torch.full_like(alone[0, drums_on], -4.0))
+    assert torch.allclose(torch.logsumexp(alone[0, asked], 0), torch.logsumexp(scores[0, asked], 0))
     # an even split, and too few notes for a share, are left alone
     assert torch.equal(NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], piano * 6 + hit * 6), scores), scores)
     assert torch.equal(NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], hit * 9), scores), scores)
