@@ -20,6 +20,7 @@ from musenet_hf.core.guards import (
     GROOVE_BONUS,
     GROOVE_PENALTY,
     GROOVE_WAIT_PENALTY,
+    SILENCE_MAX_PENALTY,
     DrumRateGuard,
     GridGuard,
     GrooveGuard,
@@ -94,6 +95,26 @@ def test_entry_guard_shifts_note_on_share_without_changing_note_on_total(tokeniz
     # a solo row is left alone
     solo = InstrumentEntryGuard(vocab)(_prompt(vocab, [PIANO], piano_notes), scores.clone())
     assert torch.equal(solo, scores)
+
+
+def test_entry_guard_lowers_waits_while_the_whole_row_is_silent(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    scores = torch.zeros(1, vocab.size)
+    waits, notes = slice(vocab.wait_id(1), vocab.wait_id(vocab.config.max_wait_steps) + 1), slice(vocab.on_start, vocab.off_start)
+    # 4 s without a note, solo: half way up the ramp (3 s of patience, 2 s of ramp); note-ons keep their logits
+    silent = InstrumentEntryGuard(vocab)(_prompt(vocab, [PIANO], vocab.wait_ids(400)), scores)
+    assert torch.allclose(silent[0, waits], torch.full_like(silent[0, waits], -SILENCE_MAX_PENALTY / 2))
+    assert torch.equal(silent[0, notes], scores[0, notes])
+    # a note a second ago: nothing to do; a band whose instruments all rest past the ramp: the full penalty
+    played = _prompt(vocab, [PIANO], vocab.wait_ids(300) + [vocab.note_on_id(PIANO, 4, 60)] + vocab.wait_ids(100))
+    assert torch.equal(InstrumentEntryGuard(vocab)(played, scores), scores)
+    band = InstrumentEntryGuard(vocab)(_prompt(vocab, [PIANO, BASS], vocab.wait_ids(600)), scores)
+    relative = band[0, waits] - band[0, vocab.off_start]  # the share rule also acts here, as log-probabilities
+    assert torch.allclose(relative, torch.full_like(relative, -SILENCE_MAX_PENALTY), atol=1e-4)
+    # the silence before a slid window counts: a window 1 s long after 3.5 s of rest is past the patience
+    history = vocab.wait_ids(350) + vocab.wait_ids(100)
+    slid = InstrumentEntryGuard(vocab, histories=[history])(_prompt(vocab, [PIANO], vocab.wait_ids(100)), scores)
+    assert torch.allclose(slid[0, waits], torch.full_like(slid[0, waits], -SILENCE_MAX_PENALTY * 0.75))
 
 
 def test_density_guard_forbids_a_family_at_its_cap_only(tokenizer):

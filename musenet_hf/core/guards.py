@@ -141,6 +141,11 @@ DEFAULT_ENSEMBLE_BUSIEST_SHARE = {"2": [0.94, 1.0], "3": [0.78, 0.95], "4": [0.6
 # 0.02 in the mean overlap shortfall.
 ENTRY_PATIENCE_SECONDS = 3.0
 ENTRY_RAMP_SECONDS = 2.0
+# Nats a wait loses, at the end of the same ramp, while the whole row has started no note at all: in 24 solo
+# pop piano pieces of 30 s the bundled model wrote one that was nothing but its longest wait, 30 times (the
+# share rule above needs two asked families). 6, like the grid's penalty: a rest stays possible where the
+# model insists, a piece of silence does not.
+SILENCE_MAX_PENALTY = 6.0
 # A family the entry guard raises keeps only its most likely note-ons: spread over all of its ~1000 ids,
 # the raised share is so flat that top-k and top-p (which run after every logits processor) cut every one;
 # over 8 the share of a step whose note-on mass is small still falls under top-p's cut, over 4 less often.
@@ -1127,7 +1132,9 @@ class InstrumentEntryGuard(LogitsProcessor):
     is carried by the family's ``ENTRY_CANDIDATES`` most likely note-ons (so the sampling cuts keep it). The
     other families' note-ons are scaled down so that the total note-on probability is unchanged: waits and
     note-offs keep theirs, so the guard never makes a note more likely than the model made it, only which
-    instrument plays it. Rows with a single asked family are left alone.
+    instrument plays it. Rows with a single asked family are left alone by that rule. Whatever the number of
+    families, a row that has started no note for longer than ``patience_seconds`` has its waits lowered by a
+    penalty growing to ``SILENCE_MAX_PENALTY`` nats over ``ramp_seconds``: no piece of silence.
 
     Args:
         vocab (`Vocabulary`): the event vocabulary.
@@ -1145,6 +1152,7 @@ class InstrumentEntryGuard(LogitsProcessor):
         self.patience = patience_seconds / vocab.config.step_seconds
         self.ramp = max(ramp_seconds / vocab.config.step_seconds, 1.0)
         self.on_slices = [vocab.note_on_range(f) for f in range(len(vocab.families))]
+        self.wait_ids = slice(vocab.wait_id(1), vocab.wait_id(vocab.config.max_wait_steps) + 1)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         first = self.tracker.rows is None
@@ -1157,6 +1165,12 @@ class InstrumentEntryGuard(LogitsProcessor):
         v = self.vocab
         out = scores
         for r, row in enumerate(rows):
+            quiet = row.now - max(row.last_onset.values(), default=0)  # steps since the row's latest note-on
+            hush = min(max((quiet - self.patience) / self.ramp, 0.0), 1.0)
+            if hush > 0:
+                if out is scores:
+                    out = scores.clone()
+                out[r, self.wait_ids] -= SILENCE_MAX_PENALTY * hush
             families = sorted(set(row.families))
             if len(families) < 2:
                 continue
