@@ -533,34 +533,30 @@ def _busiest_key_counts(notes, seconds: float, drum_index: int) -> dict[int, np.
 def _busiest_shares(notes, seconds: float) -> np.ndarray:
     """The busiest family's share of the notes started in each whole ``seconds`` window with at least
     ``BALANCE_MIN_NOTES`` of them."""
-    end = max(n.end for n in notes)
-    windows = int(end // seconds)
-    if windows < 1:
-        return np.zeros(0)
-    starts = np.array([n.start for n in notes])
-    families = np.array([n.family for n in notes])
-    counts = np.stack([np.bincount((starts[families == f] // seconds).astype(int), minlength=windows + 1)[:windows]
-                       for f in np.unique(families).tolist()])
+    counts = _window_matrix(notes, seconds)[1]
     total = counts.sum(axis=0)
     kept = total >= BALANCE_MIN_NOTES
-    return counts[:, kept].max(axis=0) / total[kept]
+    return counts[:, kept].max(axis=0) / total[kept] if len(counts) else np.zeros(0)
+
+
+def _window_matrix(notes, seconds: float) -> tuple[list[int], np.ndarray]:
+    """(the families that play, ``[families, windows]`` notes each starts in each whole ``seconds`` window)."""
+    if not notes:
+        return [], np.zeros((0, 0), dtype=np.int64)
+    windows = int(max(n.end for n in notes) // seconds)
+    starts = np.array([n.start for n in notes])
+    families = np.array([n.family for n in notes])
+    present = np.unique(families).tolist()
+    if windows < 1:
+        return present, np.zeros((0, 0), dtype=np.int64)
+    return present, np.stack([np.bincount((starts[families == f] // seconds).astype(int), minlength=windows + 1)[:windows]
+                              for f in present])
 
 
 def _window_counts(notes, seconds: float) -> dict[int, np.ndarray]:
     """Per family, the notes it starts in each whole ``seconds`` window of the piece where it starts any."""
-    if not notes:
-        return {}
-    end = max(n.end for n in notes)
-    windows = int(end // seconds)
-    if windows < 1:
-        return {}
-    starts = np.array([n.start for n in notes])
-    families = np.array([n.family for n in notes])
-    out = {}
-    for fam in np.unique(families).tolist():
-        counts = np.bincount((starts[families == fam] // seconds).astype(int), minlength=windows + 1)[:windows]
-        out[fam] = counts[counts > 0]
-    return out
+    present, counts = _window_matrix(notes, seconds)
+    return {fam: row[row > 0] for fam, row in zip(present, counts)}
 
 
 def corpus_music_statistics(dataset, vocab: Vocabulary, max_pieces: int = MAX_STATISTICS_PIECES, seed: int = 0) -> MusicStatistics:
@@ -1248,8 +1244,8 @@ class NoteDensityGuard(_WindowGuard):
             limits = statistics.ensemble_limits(size)
             if limits is not None:
                 self.ensemble[size] = (limits[0] * seconds, max(limits[1] * seconds, limits[0] * seconds + 1))
-            if statistics.balance_limits(size) is not None:
-                self.balance[size] = statistics.balance_limits(size)
+            if (shares := statistics.balance_limits(size)) is not None:
+                self.balance[size] = shares
 
     def _seed(self, row, token: int, step: int) -> None:
         row.onsets.setdefault(int(self.vocab.note_family(token)), deque()).appendleft(step)
