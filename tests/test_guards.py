@@ -2,6 +2,7 @@
 random model (whose music, unguarded, has exactly the faults the guards prevent)."""
 
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -20,6 +21,9 @@ from musenet_hf.core.guards import (
     GROOVE_BONUS,
     GROOVE_PENALTY,
     GROOVE_WAIT_PENALTY,
+    POLYPHONY_MAX_PENALTY,
+    POLYPHONY_SHARE_MARGIN,
+    POLYPHONY_WINDOW_STEPS,
     SILENCE_MAX_PENALTY,
     DrumRateGuard,
     GridGuard,
@@ -29,11 +33,13 @@ from musenet_hf.core.guards import (
     MusicStatistics,
     NoteDensityGuard,
     NoteLengthGuard,
+    PolyphonyGuard,
     RegisterGuard,
     grid_distance,
     grid_fit,
     groove_consistency,
     music_statistics,
+    sounding_histogram,
 )
 from musenet_hf.core.midi_io import Note
 
@@ -381,6 +387,85 @@ def test_music_statistics_learns_grid_shares_per_style(tokenizer):
     assert MusicStatistics(**stats.to_dict()) == stats
 
 
+def test_polyphony_guard_holds_the_sounding_keys_to_the_real_distribution(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    # real pieces: never 1 key, 2 keys 10 % of the time, 3 keys 40 %, 4 keys 50 %, never more
+    stats = MusicStatistics(polyphony={"pop": {"piano": [0.0, 0.1, 0.5, 1.0]}})
+    ons = torch.cat([torch.arange(vocab.size)[vocab.note_on_range(f)] for f in vocab.pitched])
+    waits = torch.arange(vocab.wait_id(1), vocab.wait_id(vocab.config.max_wait_steps) + 1)
+    scores = torch.zeros(1, vocab.size)
+
+    def guard(events, families=(PIANO,)):
+        return PolyphonyGuard(vocab, stats, "pop")(_prompt(vocab, list(families), events), scores)
+
+    def only(out, ids):  # the given ids changed, by the same amount; every other logit kept
+        changed = torch.zeros(vocab.size, dtype=torch.bool)
+        changed[ids] = True
+        assert torch.equal(out[0, ~changed], scores[0, ~changed])
+        return out[0, ids].unique().tolist()
+
+    def chord(pitches, seconds=0.5):
+        return [vocab.note_on_id(PIANO, 4, p) for p in pitches] + vocab.wait_ids(round(seconds * 100))
+
+    def off(*pitches):
+        return [vocab.note_off_id(PIANO, p) for p in pitches]
+
+    # four keys, the most real pieces sound: a fifth note-on loses the whole penalty; waits are free
+    assert only(guard(chord([60, 64, 67, 72])), ons) == [-POLYPHONY_MAX_PENALTY]
+    # a key struck again while it sounds counts once: still four keys
+    restruck = chord([60, 64, 67, 72]) + [vocab.note_on_id(PIANO, 4, 60)]
+    assert torch.equal(guard(restruck), guard(chord([60, 64, 67, 72])))
+    # three keys all the time so far (real: 3 or fewer half of it): waits lose it all; note-ons and note-offs keep theirs
+    assert only(guard(chord([60, 64, 67])), waits) == [-POLYPHONY_MAX_PENALTY]
+    # 0.6 s at three keys, 0.4 s at four, now three: 59 % of the (fading) time at three or fewer, 9 points over
+    at_three = 60 * math.exp(-40 / POLYPHONY_WINDOW_STEPS)
+    share = at_three / (at_three + 40)
+    partial = guard(chord([60, 64, 67], 0.6) + chord([72], 0.4) + off(72))
+    assert only(partial, waits) == pytest.approx([-POLYPHONY_MAX_PENALTY * (share - 0.5) / POLYPHONY_SHARE_MARGIN])
+    # ten seconds at four keys, then three: the row has been fuller than real pieces, its note-ons wait
+    assert only(guard(chord([60, 64, 67, 72], 10) + off(72)), ons) == [-POLYPHONY_MAX_PENALTY]
+    # with nothing sounding the row rests freely; an ensemble size with no figure is left alone; drums never sound
+    assert torch.equal(guard(chord([60, 64, 67], 10) + off(60, 64, 67) + [vocab.wait_id(50)]), scores)
+    assert torch.equal(guard(chord([60, 64, 67]), families=(PIANO, BASS)), scores)
+    drums = [vocab.note_on_id(DRUMS, 4, 36), vocab.wait_id(10)] * 3
+    assert torch.equal(guard(chord([60, 64, 67, 72], 10) + off(72) + drums, families=(PIANO,)),
+                       guard(chord([60, 64, 67, 72], 10.3) + off(72), families=(PIANO,)))
+
+
+def test_music_statistics_learns_polyphony_distributions_per_style_and_size(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    pieces = []
+    for k in range(5):
+        # four-key chords, one a second, each held 0.9 s (its first key struck twice: still four keys)
+        chords = [Note(t + d, t + 0.9, PIANO, p, 80) for t in range(10 + 10 * k) for d, p in ((0, 60), (0, 64), (0, 67), (0, 71), (0.5, 60))]
+        pieces.append(encode_notes(chords, vocab, Header("bach", [PIANO], 120)))
+        # a melody (one key at a time) with drums; in one piece in five, under a held fifth (three keys)
+        melody = [Note(t * 0.5, t * 0.5 + 0.4, PIANO, 72 + t % 5, 80) for t in range(40)]
+        drums = [Note(t * 0.5, t * 0.5 + 0.1, DRUMS, 36, 80) for t in range(40)]
+        held = [Note(0.0, 20.0, PIANO, 48, 80), Note(0.0, 20.0, PIANO, 55, 80)] if k == 0 else []
+        pieces.append(encode_notes(melody + drums + held, vocab, Header("irish", [PIANO, DRUMS], 120)))
+    pieces.append(encode_notes(melody, vocab, Header("jazz", [PIANO], 120)))  # one piece: not a style's figure
+    stats = music_statistics(pieces, vocab)
+    assert stats.polyphony["bach"] == {"piano": [0.0, 0.0, 0.0, 1.0]}  # however long, each piece is four keys
+    # piano and drums: two families, the drums never sound. Each piece weighs the same: four melodies alone
+    # (one key), and one whose 20 s are at three keys while a melody note sounds (0.4 of every 0.5 s), else two
+    assert stats.polyphony["irish"]["2"] == pytest.approx([0.8, 0.8 + 0.2 * 0.2, 1.0], abs=2e-3)
+    assert "jazz" not in stats.polyphony
+    assert stats.polyphony_cdf("bach", ["piano"]).tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]
+    assert stats.polyphony_cdf("bach", ["violin"]) is None and stats.polyphony_cdf("bach", ["piano", "bass"]) is None
+    assert stats.polyphony_cdf("irish", ["piano", "drums"]) is not None
+    assert stats.polyphony_cdf("irish", ["piano"] * 7) is None  # seven families are counted as four or more
+    assert MusicStatistics(**stats.to_dict()) == stats
+    # a blend mixes its weighted styles' distributions, and needs a figure for each of them
+    two = MusicStatistics(polyphony={"pop": {"2": [0.5, 1.0]}, "bach": {"2": [0.0, 0.0, 1.0]}, "jazz": {"2": [0.3, 0.6, 1.0]}})
+    duo = ["piano", "bass"]
+    assert two.polyphony_cdf({"pop": 0.5, "bach": 0.5}, duo).tolist() == [0.0, 0.25, 0.5, 1.0]
+    assert two.polyphony_cdf({"pop": 1.0, "bach": 0.0}, duo).tolist() == [0.0, 0.5, 1.0]
+    assert two.polyphony_cdf({"pop": 0.5, "rock": 0.5}, duo) is None
+    # a texture with no steady count (jazz: 1, 2 and 3 keys 30-40 % each) is left free
+    assert two.polyphony_cdf("jazz", duo) is None
+
+
 def test_groove_consistency_counts_changed_positions_between_neighbouring_bars():
     quarters = np.array([0, 4, 8, 12])
     assert groove_consistency(np.concatenate([quarters + 16 * b for b in range(3)]), 3) == 1.0
@@ -639,6 +724,38 @@ def test_register_guard_with_primer_and_blend(guarded_pipe, tmp_path):
 
     assert generated_mean_pitch(register_guard=False) < 42
     assert generated_mean_pitch() > 50
+
+
+def _sounding_keys(result, tok, after: float = 0.0) -> float:
+    """Mean distinct keys sounding over the 10 ms steps where any sounds, of the notes starting at ``after`` s
+    or later."""
+    notes = [n for n in tok.decode_events(result["ids"]).notes if n.start >= after]
+    histogram = sounding_histogram(notes, 0.01, DRUMS)
+    return float((np.arange(len(histogram)) * histogram).sum() / max(histogram.sum(), 1))
+
+
+def test_polyphony_guard_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(polyphony={"pop": {"piano": [0.5, 1.0]}}).to_dict())
+    # the note guard off: the random model holds what it starts, so keys pile up
+    kwargs = dict(style="pop", instruments=["piano"], seconds=14, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
+    on = [_sounding_keys(r, tok) for r in guarded_pipe(**kwargs)]
+    off = [_sounding_keys(r, tok) for r in guarded_pipe(**kwargs, polyphony_guard=False)]
+    assert max(on) <= 3.0 and min(off) > 4.0, (on, off)
+
+
+def test_polyphony_guard_with_primer_and_blend(guarded_pipe, tmp_path):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY,
+            MusicStatistics(polyphony={"pop": {"piano": [0.5, 1.0]}, "jazz": {"piano": [0.1, 0.8, 0.9, 1.0]}}).to_dict())
+    primer = tmp_path / "chord.mid"  # a six-key chord held to the primer's end: the blend reaches 1-4 keys
+    tok.decode_midi(encode_notes([Note(0.0, 1.0, PIANO, 60 + 2 * k, 80) for k in range(6)], tok.musenet_vocab)).save(primer)
+    kwargs = dict(style={"pop": 0.5, "jazz": 0.5}, instruments=["piano"], seconds=10, seed=1,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
+    on = _sounding_keys(guarded_pipe(str(primer), **kwargs)[0], tok, after=1.0)
+    off = _sounding_keys(guarded_pipe(str(primer), **kwargs, polyphony_guard=False)[0], tok, after=1.0)
+    assert on <= 4.0 and off > 5.0, (on, off)
 
 
 def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):

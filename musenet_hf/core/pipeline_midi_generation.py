@@ -157,6 +157,11 @@ class MidiGenerationPipeline(Pipeline):
         groove_guard: True (default), in those styles, nudges each instrument to start notes where it started
             them one bar (4 beats) earlier, while the piece repeats its bar-to-bar rhythm less than real pieces
             of the style do (the checkpoint's ``groove_consistency``): a groove that holds.
+        polyphony_guard: True (default) holds the number of distinct keys sounding at once to the distribution
+            real pieces of the style with as many instruments keep (the checkpoint's ``polyphony``): a piece that
+            has recently dwelt at this few keys more than real ones do adds a voice before time moves on, one
+            that has dwelt above it holds back its note-ons (a rest with none sounding stays free): a four-voice
+            chorale keeps four voices, a fiddle tune one.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -207,7 +212,7 @@ class MidiGenerationPipeline(Pipeline):
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
                    note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True,
-                   register_guard=True, grid_guard=True, groove_guard=True):
+                   register_guard=True, grid_guard=True, groove_guard=True, polyphony_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -232,7 +237,8 @@ class MidiGenerationPipeline(Pipeline):
             style=style, guards=self._guards(style, len(events), note_guard=bool(note_guard), drum_guard=bool(drum_guard),
                                              entry_guard=bool(entry_guard), density_guard=bool(density_guard),
                                              repeat_guard=bool(repeat_guard), register_guard=bool(register_guard),
-                                             grid_guard=bool(grid_guard), groove_guard=bool(groove_guard)),
+                                             grid_guard=bool(grid_guard), groove_guard=bool(groove_guard),
+                                             polyphony_guard=bool(polyphony_guard)),
         )}
 
     def _guards(self, style, primer_tokens: int, **switches: bool):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.guards import GRID_FRACTIONS, GRID_MIN_ONSETS, GROOVE_BAR_BEATS, grid_fit
+from ..core.guards import GRID_FRACTIONS, GRID_MIN_ONSETS, GROOVE_BAR_BEATS, grid_fit, sounding_levels
 from ..core.guards import groove_consistency as bar_groove_consistency
 from ..core.midi_io import Note
 
@@ -221,32 +221,11 @@ def scale_consistency(pitches: np.ndarray) -> float:
 
 
 def polyphony(pitched: list[Note]) -> float:
-    """Mean number of distinct pitches sounding over the 10 ms steps where any sounds; ``nan`` for none."""
-    if not pitched:
-        return math.nan
-    # Merge each pitch's notes into the spans where that pitch sounds (doubled notes count once), then sweep
-    # +1/-1 over all spans: the level between two change points is the number of distinct sounding pitches.
-    by_pitch: dict[int, list[tuple[int, int]]] = {}
-    for n in pitched:
-        start = round(n.start / GRID_SECONDS)
-        by_pitch.setdefault(n.pitch, []).append((start, max(round(n.end / GRID_SECONDS), start + 1)))
-    times, deltas = [], []
-    for spans in by_pitch.values():
-        spans.sort()
-        cur_start, cur_end = spans[0]
-        for start, end in spans[1:] + [(math.inf, math.inf)]:
-            if start > cur_end:
-                times += [cur_start, cur_end]
-                deltas += [1, -1]
-                cur_start, cur_end = start, end
-            else:
-                cur_end = max(cur_end, end)
-    order = np.lexsort((deltas, times))  # at equal times, ends (-1) before starts
-    t = np.asarray(times, dtype=np.float64)[order]
-    level = np.cumsum(np.asarray(deltas, dtype=np.int64)[order])[:-1]
-    spans = np.diff(t)
-    sounding = spans[level > 0].sum()
-    return float((spans * level)[level > 0].sum() / sounding) if sounding else math.nan
+    """Mean number of distinct pitches sounding over the 10 ms steps where any sounds; ``nan`` for none.
+    A pitch's notes are merged where they overlap (doubled notes count once, across instruments too)."""
+    lengths, levels = sounding_levels(pitched, GRID_SECONDS, key=lambda n: n.pitch)
+    sounding = lengths[levels > 0].sum()
+    return float((lengths * levels)[levels > 0].sum() / sounding) if sounding else math.nan
 
 
 def empty_beat_rate(notes: list[Note], seconds: float, bpm: float, drum: int = -1) -> float:
