@@ -719,6 +719,8 @@ class _RowState:
         self.key_onsets: dict[int, deque] = {}  # key slot -> steps of its recent note-ons (kept by KeyRepeatGuard)
         self.pitches: dict[int, deque] = {}  # family -> (step, pitch) of its recent note-ons (kept by RegisterGuard)
         self.pitch_sums: dict[int, int] = {}  # family -> the sum of the pitches in ``pitches``
+        # keys sounding -> steps spent so, fading over POLYPHONY_WINDOW_STEPS (kept by PolyphonyGuard)
+        self.sounding_time = np.zeros(POLYPHONY_MAX_LEVEL + 1)
         self.last_token = -1
 
 
@@ -741,6 +743,8 @@ class _Tracker:
         self.keep_onsets = False  # only the density guard reads (and trims) ``_RowState.onsets``
         self.keep_key_onsets = False  # only the key repeat guard reads (and trims) ``_RowState.key_onsets``
         self.keep_pitches = False  # only the register guard reads (and trims) ``_RowState.pitches``
+        self.keep_sounding_time = False  # only the polyphony guard reads ``_RowState.sounding_time``
+        self.fade = [math.exp(-w / POLYPHONY_WINDOW_STEPS) for w in self.wait]
 
     def update(self, input_ids: torch.LongTensor) -> list[_RowState]:
         if self.rows is None:
@@ -763,6 +767,9 @@ class _Tracker:
                     row.families.append(tok - v.inst_start)
                 elif kind == v.KIND_WAIT:
                     row.now += self.wait[tok]
+                    if self.keep_sounding_time and row.voices:
+                        row.sounding_time *= self.fade[tok]
+                        row.sounding_time[min(len(row.voices), POLYPHONY_MAX_LEVEL)] += self.wait[tok]
                 elif kind == v.KIND_ON:
                     fam = self.family[tok]
                     row.last_onset[fam] = row.now
@@ -1066,53 +1073,27 @@ class PolyphonyGuard(LogitsProcessor):
 
     def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, style="unknown"):
         self.vocab = vocab
-        every = np.arange(vocab.size)
-        self.kind, self.key, self.wait = vocab.kinds(every).tolist(), vocab.key(every).tolist(), vocab.wait_steps(every).tolist()
+        self.tracker = _Tracker(vocab)
+        self.tracker.keep_sounding_time = True
         self.statistics, self.style = statistics, style
         self.cdfs: dict[tuple, np.ndarray | None] = {}  # header families -> real cumulative shares
         self.pitched_ons = [vocab.note_on_range(f) for f in vocab.pitched]
         self.wait_ids = slice(vocab.wait_id(1), vocab.wait_id(vocab.config.max_wait_steps) + 1)
-        self.rows: list[dict] | None = None  # per row: families, notes sounding per key, keys sounding, own shares
-        self.seen = 0
 
-    def _cdf(self, families: set[int]) -> np.ndarray | None:
-        key = tuple(sorted(families))
+    def _cdf(self, families: list[int]) -> np.ndarray | None:
+        key = tuple(sorted(set(families)))
         if key not in self.cdfs:
             self.cdfs[key] = self.statistics.polyphony_cdf(self.style, [self.vocab.families[f] for f in key])
         return self.cdfs[key]
 
-    def _update(self, input_ids: torch.LongTensor) -> list[dict]:
-        if self.rows is None:
-            self.rows = [{"families": set(), "keys": {}, "sounding": 0, "time": np.zeros(POLYPHONY_MAX_LEVEL + 1)}
-                         for _ in range(input_ids.shape[0])]
-        v = self.vocab
-        for row, tokens in zip(self.rows, input_ids[:, self.seen :].tolist()):
-            for tok in tokens:
-                if not 0 <= tok < v.size:
-                    continue
-                kind, key = self.kind[tok], self.key[tok]
-                if kind == v.KIND_INST:
-                    row["families"].add(tok - v.inst_start)
-                elif kind == v.KIND_ON and key >= 0:
-                    row["keys"][key] = row["keys"].get(key, 0) + 1
-                    row["sounding"] += row["keys"][key] == 1
-                elif kind == v.KIND_OFF and row["keys"].get(key, 0) > 0:
-                    row["keys"][key] -= 1
-                    row["sounding"] -= row["keys"][key] == 0
-                elif kind == v.KIND_WAIT and row["sounding"] > 0:  # sounding time, fading over the window
-                    row["time"] *= math.exp(-self.wait[tok] / POLYPHONY_WINDOW_STEPS)
-                    row["time"][min(row["sounding"], POLYPHONY_MAX_LEVEL)] += self.wait[tok]
-        self.seen = input_ids.shape[1]
-        return self.rows
-
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         out = scores
-        for r, row in enumerate(self._update(input_ids)):
-            real = self._cdf(row["families"])
-            n, total = row["sounding"], row["time"].sum()
+        for r, row in enumerate(self.tracker.update(input_ids)):
+            real = self._cdf(row.families)
+            n, total = len(row.voices), row.sounding_time.sum()
             if real is None or n == 0:
                 continue
-            own = row["time"][: n + 1].sum() / total if total > 0 else 0.0
+            own = row.sounding_time[: n + 1].sum() / total if total > 0 else 0.0
             at_most = real[min(n, len(real) - 1)]
             thin = (own - at_most) / POLYPHONY_SHARE_MARGIN if total > 0 else 0.0
             thick = 1.0 if n + 1 >= len(real) else ((at_most - own) / POLYPHONY_SHARE_MARGIN if total > 0 else 0.0)
