@@ -262,10 +262,10 @@ class MusicStatistics:
             busiest family in the notes all its families start over ``DENSITY_WINDOW_STEPS``
             (``DEFAULT_ENSEMBLE_BUSIEST_SHARE`` when empty).
         polyphony (`dict[str, dict[str, list[float]]]`): style name -> ensemble (``polyphony_key``: a solo
-            family's name, else ``"2"`` .. ``"4"``, 4 meaning 4 or more) -> the cumulative share of the 10 ms steps, among those where any pitched key
-            sounds, with at most 1, 2, ... distinct keys sounding, up to the first count whose share reaches
-            ``POLYPHONY_TOP_QUANTILE`` (at least 1 after it), in the style's real pieces
-            with that many families (``GRID_MIN_PIECES`` or more of them); a style or size not listed is free.
+            family's name, else ``"2"`` .. ``"4"``, 4 meaning 4 or more) -> the cumulative share of the 10 ms
+            steps, among those where any pitched key sounds, with at most 1, 2, ... distinct keys sounding, up to
+            the first count whose share reaches ``POLYPHONY_TOP_QUANTILE`` (at least 1 after it), in the style's
+            real pieces played by that ensemble (``GRID_MIN_PIECES`` or more of them); one not listed is free.
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -332,8 +332,17 @@ class MusicStatistics:
         ``style`` (a name, or a ``{name: weight}`` blend: the weighted mix of its styles' distributions), or
         None when a weighted style has no figure for them, or when no one count holds
         ``POLYPHONY_MIN_MODE_SHARE`` of the time (the guard then leaves the row free)."""
+        return self._polyphony_cdf(style, polyphony_key(families))
+
+    def holds_polyphony(self, style) -> bool:
+        """Whether the polyphony guard holds any ensemble of ``style`` (a name or a ``{name: weight}`` blend):
+        where it holds none, it need not follow the rows at all."""
         weights = style if isinstance(style, dict) else {style: 1.0}
-        key = polyphony_key(families)
+        keys = {key for name, w in weights.items() if w > 0 for key in self.polyphony.get(name, {})}
+        return any(self._polyphony_cdf(style, key) is not None for key in keys)
+
+    def _polyphony_cdf(self, style, key: str) -> np.ndarray | None:
+        weights = style if isinstance(style, dict) else {style: 1.0}
         parts = [(w, self.polyphony.get(name, {}).get(key)) for name, w in weights.items() if w > 0]
         if not parts or any(cdf is None for _, cdf in parts):
             return None
@@ -397,9 +406,9 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         ``REGISTER_QUANTILES`` of its mean pitch over the ``REGISTER_WINDOW_STEPS`` windows where it starts at
         least ``REGISTER_MIN_NOTES`` notes; per style seen in ``GRID_MIN_PIECES`` pieces or more, the median of
         its pieces' ``grid_fit`` shares of their distinct onsets (pieces with ``GRID_MIN_ONSETS`` or more),
-        the median groove consistency of those pieces, and per ensemble size (1 to ``ENSEMBLE_MAX_SIZE``
-        families; a solo instrument by its name) the distribution of the distinct pitched keys sounding over the 10 ms steps where any sounds
-        (sizes with ``GRID_MIN_PIECES`` pieces or more).
+        the median groove consistency of those pieces, and per ensemble (``polyphony_key``: a solo instrument
+        by its name, else the number of families) the distribution of the distinct pitched keys sounding over
+        the 10 ms steps where any sounds (ensembles with ``GRID_MIN_PIECES`` pieces or more).
     """
     step = vocab.config.step_seconds
     grid_shares: dict[str, list[float]] = {}
@@ -411,7 +420,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     shares: dict[int, list[np.ndarray]] = {}
     repeats: dict[int, list[np.ndarray]] = {}
     registers: dict[int, list[np.ndarray]] = {}
-    sounding: dict[tuple[str, int], list[np.ndarray]] = {}  # (style, ensemble size) -> per piece
+    sounding: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, polyphony_key) -> per piece histograms
     window = DRUM_RATE_WINDOW_STEPS * step
     density_window = DENSITY_WINDOW_STEPS * step
     repeat_window = KEY_REPEAT_WINDOW_STEPS * step
@@ -1093,10 +1102,10 @@ class PolyphonyGuard(LogitsProcessor):
             n, total = len(row.voices), row.sounding_time.sum()
             if real is None or n == 0:
                 continue
-            own = row.sounding_time[: n + 1].sum() / total if total > 0 else 0.0
             at_most = real[min(n, len(real) - 1)]
-            thin = (own - at_most) / POLYPHONY_SHARE_MARGIN if total > 0 else 0.0
-            thick = 1.0 if n + 1 >= len(real) else ((at_most - own) / POLYPHONY_SHARE_MARGIN if total > 0 else 0.0)
+            # with no sounding time yet the row has no distribution to compare: only the top count binds
+            gap = (row.sounding_time[: n + 1].sum() / total - at_most) / POLYPHONY_SHARE_MARGIN if total > 0 else 0.0
+            thin, thick = gap, (1.0 if n + 1 >= len(real) else -gap)
             if thin <= 0 and thick <= 0:
                 continue
             if out is scores:
@@ -1537,7 +1546,7 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
         statistics (`MusicStatistics`): the checkpoint's statistics.
         note_guard / drum_guard / entry_guard / density_guard / repeat_guard / register_guard / grid_guard /
             groove_guard / polyphony_guard (`bool`, default True): which guards to use (the grid guard only for
-            a metric ``style``, the polyphony guard only where the statistics hold distributions).
+            a metric ``style``, the polyphony guard only for a style with a steady texture).
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
             entry, drum, density, repeat, register and grid guards read what came before a slid window from them.
         style (`str` or `dict`, defaults to ``"unknown"``): the asked style, a name or a ``{name: weight}`` blend
@@ -1552,7 +1561,7 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
         guards.append(KeyRepeatGuard(vocab, statistics, histories=histories))
     if register_guard:  # likewise: the entry guard shares out the family's note-ons the register leaves likely
         guards.append(RegisterGuard(vocab, statistics, histories=histories))
-    if polyphony_guard and statistics.polyphony:  # before the entry guard: it shares out what is left
+    if polyphony_guard and statistics.holds_polyphony(style):  # before the entry guard: it shares out what is left
         guards.append(PolyphonyGuard(vocab, statistics, style))
     if grid_guard and statistics.metric(style):  # before the entry guard: it shares out the on-grid note-ons
         guards.append(GridGuard(vocab, histories=histories, primer_tokens=primer_tokens))
