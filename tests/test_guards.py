@@ -21,11 +21,16 @@ from musenet_hf.core.guards import (
     GROOVE_BONUS,
     GROOVE_PENALTY,
     GROOVE_WAIT_PENALTY,
+    LENGTH_EDGES_STEPS,
+    LENGTH_MAX_PENALTY,
+    LENGTH_MIN_NOTES,
+    LENGTH_SHARE_MARGIN,
     POLYPHONY_MAX_PENALTY,
     POLYPHONY_SHARE_MARGIN,
     POLYPHONY_WINDOW_STEPS,
     SILENCE_MAX_PENALTY,
     DrumRateGuard,
+    DurationGuard,
     GridGuard,
     GrooveGuard,
     InstrumentEntryGuard,
@@ -38,6 +43,7 @@ from musenet_hf.core.guards import (
     grid_distance,
     grid_fit,
     groove_consistency,
+    length_bins,
     music_statistics,
     sounding_histogram,
 )
@@ -466,6 +472,88 @@ def test_music_statistics_learns_polyphony_distributions_per_style_and_size(toke
     assert two.polyphony_cdf("jazz", duo) is None
 
 
+def _length_cdf(shares: dict[int, float]) -> list[float]:
+    """Cumulative shares at ``LENGTH_EDGES_STEPS`` of notes whose lengths (steps) have the given shares."""
+    per_bin = np.zeros(len(LENGTH_EDGES_STEPS) + 1)
+    for steps, share in shares.items():
+        per_bin[length_bins(steps)] += share
+    return np.cumsum(per_bin)[: len(LENGTH_EDGES_STEPS)].tolist()
+
+
+# a steady texture (one key sounding all the time) for solo piano and duos in pop and jazz: the duration guard's scope
+STEADY = {style: {"piano": [1.0], "2": [1.0]} for style in ("pop", "jazz")}
+
+
+def test_duration_guard_holds_note_lengths_to_the_real_distribution(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    # real piano notes: half eighths (25 steps), half quarters (50 steps)
+    stats = MusicStatistics(note_lengths={"pop": {"piano@piano": _length_cdf({25: 0.5, 50: 0.5})}}, polyphony=STEADY)
+    scores = torch.zeros(1, vocab.size)
+
+    def guard(events, families=(PIANO,)):
+        return DurationGuard(vocab, stats, "pop")(_prompt(vocab, list(families), events), scores)
+
+    def notes(steps, count=6, pitch=60, family=PIANO):
+        return [vocab.note_on_id(family, 4, pitch), *vocab.wait_ids(steps), vocab.note_off_id(family, pitch)] * count
+
+    def changed(out):  # {id: change} of the logits the guard moved
+        return {int(i): float(out[0, i]) for i in torch.nonzero(out[0] != scores[0]).flatten()}
+
+    held, off = [vocab.note_on_id(PIANO, 4, 72), vocab.wait_id(30)], vocab.note_off_id(PIANO, 72)
+    # every note so far ended at 25 steps (real: half of them): a note 30 steps old is held on, at full strength
+    assert changed(guard(notes(25) + held)) == {off: -LENGTH_MAX_PENALTY}
+    # every note so far a quarter: the eighth-old note is let go (real: half end by 25 steps)
+    assert changed(guard(notes(50) + [vocab.note_on_id(PIANO, 4, 72), vocab.wait_id(20)])) == {off: LENGTH_MAX_PENALTY}
+    # five eighths and three quarters, then a note 30 steps old: 5/8 (faded) ended by 35 steps against real 1/2
+    ended = notes(25, count=5) + notes(50, count=3)
+    fade = np.exp(-np.arange(8)[::-1] / 64)
+    share = fade[:5].sum() / fade.sum()
+    expected = -LENGTH_MAX_PENALTY * min((share - 0.5) / LENGTH_SHARE_MARGIN, 1.0)
+    assert changed(guard(ended + held)) == {off: pytest.approx(expected)}
+    # past the quarters the row matches real pieces (all ended by then): nothing moves
+    assert changed(guard(notes(25) + [vocab.note_on_id(PIANO, 4, 72), vocab.wait_id(60)])) == {}
+    # too few ended notes to compare, a family with no figure (bass), an ensemble with none: left alone
+    assert changed(guard(notes(25, count=3) + held)) == {}
+    bass = notes(25, family=BASS, pitch=40) + [vocab.note_on_id(BASS, 4, 40), vocab.wait_id(30)]
+    assert changed(guard(bass, families=(PIANO, BASS))) == {}
+    assert changed(guard(notes(25) + held, families=(PIANO, BASS))) == {}
+    # a texture that is not steady (pop piano sounding 1 to 4 keys as often) leaves the lengths free
+    stats = replace(stats, polyphony={"pop": {"piano": [0.25, 0.5, 0.75, 1.0]}})
+    assert changed(guard(notes(25) + held)) == {}
+
+
+def test_music_statistics_learns_note_length_distributions_per_style_and_ensemble(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    pieces = []
+    for k in range(5):
+        # a chorale line of quarters (0.5 s), and in one piece eighths as well: each piece weighs the same
+        quarters = [Note(t * 0.5, t * 0.5 + 0.5, PIANO, 60 + t % 5, 80) for t in range(8 + 8 * k)]
+        eighths = [Note(20 + t * 0.25, 20 + t * 0.25 + 0.25, PIANO, 72, 80) for t in range(8 * 40)] if k == 0 else []
+        pieces.append(encode_notes(quarters + eighths, vocab, Header("bach", [PIANO], 120)))
+        # a band: 8 bass notes of 1 s, a few piano notes (too few to count), drums (never counted)
+        band = [Note(t, t + 1.0, BASS, 40, 80) for t in range(8)] + [Note(t, t + 0.25, PIANO, 60, 80) for t in range(3)]
+        band += [Note(t * 0.5, t * 0.5 + 0.1, DRUMS, 36, 80) for t in range(16)]
+        pieces.append(encode_notes(band, vocab, Header("rock", [PIANO, BASS, DRUMS], 120)))
+    pieces.append(encode_notes(quarters, vocab, Header("jazz", [PIANO], 120)))  # one piece: not a style's figure
+    stats = music_statistics(pieces, vocab)
+    # four pieces of quarters alone, one whose notes are (320 eighths, 8 quarters): 0.2 * 320 / 328 at 25 steps
+    eighth_share = 0.2 * 320 / 328
+    assert stats.note_lengths["bach"]["piano@piano"] == pytest.approx(_length_cdf({25: eighth_share, 50: 1 - eighth_share}), abs=1e-4)
+    assert stats.note_lengths["rock"] == {"bass@3": _length_cdf({100: 1.0})}
+    assert "jazz" not in stats.note_lengths and LENGTH_MIN_NOTES > 3
+    assert stats.note_length_cdf("bach", ["piano"], "piano") is not None
+    assert stats.note_length_cdf("bach", ["piano", "bass"], "piano") is None
+    assert stats.holds_note_lengths("bach") and not stats.holds_note_lengths("jazz")
+    assert MusicStatistics(**stats.to_dict()) == stats
+    # a blend mixes its weighted styles' distributions, and needs a figure for each of them
+    two = MusicStatistics(note_lengths={"pop": {"piano@piano": _length_cdf({25: 1.0})},
+                                        "bach": {"piano@piano": _length_cdf({50: 1.0})}},
+                          polyphony={style: {"piano": [1.0]} for style in ("pop", "bach", "rock")})
+    mixed = two.note_length_cdf({"pop": 0.5, "bach": 0.5}, ["piano"], "piano")
+    assert mixed.tolist() == pytest.approx(_length_cdf({25: 0.5, 50: 0.5}))
+    assert two.note_length_cdf({"pop": 0.5, "rock": 0.5}, ["piano"], "piano") is None
+
+
 def test_groove_consistency_counts_changed_positions_between_neighbouring_bars():
     quarters = np.array([0, 4, 8, 12])
     assert groove_consistency(np.concatenate([quarters + 16 * b for b in range(3)]), 3) == 1.0
@@ -756,6 +844,39 @@ def test_polyphony_guard_with_primer_and_blend(guarded_pipe, tmp_path):
     on = _sounding_keys(guarded_pipe(str(primer), **kwargs)[0], tok, after=1.0)
     off = _sounding_keys(guarded_pipe(str(primer), **kwargs, polyphony_guard=False)[0], tok, after=1.0)
     assert on <= 4.0 and off > 5.0, (on, off)
+
+
+def _median_length(result, tok, after=0.0):
+    """Median length in seconds of the pitched notes starting at ``after`` s or later."""
+    return float(np.median([n.end - n.start for n in tok.decode_events(result["ids"]).notes
+                            if n.family != DRUMS and n.start >= after]))
+
+
+def test_duration_guard_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    # real piano notes are all staccato (50 ms): the random model's end at any time, most after a second or more
+    setattr(guarded_pipe.model.config, CONFIG_KEY,
+            MusicStatistics(note_lengths={"pop": {"piano@piano": _length_cdf({5: 1.0})}}, polyphony=STEADY).to_dict())
+    kwargs = dict(style="pop", instruments=["piano"], seconds=14, num_return_sequences=2, seed=0,
+                  drum_guard=False, entry_guard=False, density_guard=False, polyphony_guard=False)
+    on = [_median_length(r, tok) for r in guarded_pipe(**kwargs)]
+    off = [_median_length(r, tok) for r in guarded_pipe(**kwargs, duration_guard=False)]
+    assert max(on) < 0.6 * min(off), (on, off)
+
+
+def test_duration_guard_with_primer_and_blend(guarded_pipe, tmp_path):
+    tok = guarded_pipe.tokenizer
+    short = _length_cdf({5: 1.0})
+    setattr(guarded_pipe.model.config, CONFIG_KEY,
+            MusicStatistics(note_lengths={"pop": {"piano@piano": short}, "jazz": {"piano@piano": short}},
+                            polyphony=STEADY).to_dict())
+    primer = tmp_path / "legato.mid"  # held notes: the row's own lengths start far from the real ones
+    tok.decode_midi(encode_notes([Note(k * 0.1, k * 0.1 + 0.9, PIANO, 60 + k, 80) for k in range(10)], tok.musenet_vocab)).save(primer)
+    kwargs = dict(style={"pop": 0.5, "jazz": 0.5}, instruments=["piano"], seconds=10, seed=1,
+                  drum_guard=False, entry_guard=False, density_guard=False, polyphony_guard=False)
+    on = _median_length(guarded_pipe(str(primer), **kwargs)[0], tok, after=1.0)
+    off = _median_length(guarded_pipe(str(primer), **kwargs, duration_guard=False)[0], tok, after=1.0)
+    assert 2 * on < off, (on, off)
 
 
 def test_entry_guard_switch_brings_in_a_suppressed_instrument(guarded_pipe):

@@ -50,7 +50,7 @@ from transformers import LogitsProcessor
 from transformers.utils import logging
 
 from .codec import decode_ids
-from .vocabulary import VOICE_FIFO, VOICE_SKIP, Vocabulary
+from .vocabulary import NUM_PITCHES, VOICE_FIFO, VOICE_SKIP, Vocabulary
 
 logger = logging.get_logger(__name__)
 
@@ -231,6 +231,29 @@ POLYPHONY_WINDOW_STEPS = 1000  # the row's own distribution fades over ten secon
 # alone keep 8.8/s at the same polyphony).
 POLYPHONY_MIN_MODE_SHARE = 0.5
 POLYPHONY_MAX_LEVEL = 64  # sounding counts above this are counted as this (a corpus's stuck pedal notes)
+# Note lengths: each pitched family's, learned per style and ensemble (``polyphony_key``) as the cumulative share
+# of its real notes at most so many 10 ms steps long, at LENGTH_EDGES_STEPS (each piece weighing the same).
+# The edges part the lengths a listener tells apart: the eighth (0.25 s at 120 bpm, 25 steps) from the quarter
+# (50), a staccato (under 0.1 s) from a legato note, and bands of ~40 % wider from there to the 8 s of a stuck
+# note. The guard keeps each row's own distribution per family over its last ~LENGTH_WINDOW_NOTES notes (older
+# ones fading) and, for each sounding key of age a, compares the shares at a's edge: a row that has already
+# ended more of its notes by a than real pieces do has that key's note-off lose up to LENGTH_MAX_PENALTY
+# nats (all of them at LENGTH_SHARE_MARGIN past real); one that has ended fewer has it gain as much. Only a
+# steady texture is held (``MusicStatistics.polyphony_cdf``, the polyphony guard's scope): on the 9-case grid
+# (8 pieces of 30 s) holding bach piano took its median note length from 0.25 s to the chorales' 0.5 s
+# (shortfall 0.79 -> 0.12; the case's mean 0.185 -> 0.125, and 0.166 -> 0.104 at 24 pieces), but holding every
+# style made the grid worse (mean 0.130 -> 0.144): solo pop piano's notes grew from 0.25 s towards the real
+# 0.78 s, and the model, free to add voices there, started more notes around them (9.2 notes/s against 7.3
+# and the real 5.05; notes/s, polyphony and range shortfalls 0.18/0.31/0.15 -> 0.39/0.44/0.40); the pop
+# trio's median note length went from 0.08 to 0.42 short.
+LENGTH_EDGES_STEPS = (2, 5, 9, 14, 19, 25, 35, 50, 70, 100, 140, 200, 300, 450, 650, 900)
+LENGTH_MAX_PENALTY = 4.0
+LENGTH_SHARE_MARGIN = 0.1
+LENGTH_WINDOW_NOTES = 64  # a row's own note lengths fade over its last ~64 notes of a family (a few bars)
+LENGTH_MIN_NOTES = 8  # a piece with fewer notes of a family does not count for that family's distribution
+LENGTH_FADE = math.exp(-1 / LENGTH_WINDOW_NOTES)
+LENGTH_MIN_OWN_NOTES = 4.0  # a row compares its own lengths once this many (faded) notes of the family have ended
+LENGTH_HISTORY_EVENTS = 4096  # a slid window's row reads its ended notes from this many events before it at most
 
 
 @dataclass
@@ -266,6 +289,11 @@ class MusicStatistics:
             steps, among those where any pitched key sounds, with at most 1, 2, ... distinct keys sounding, up to
             the first count whose share reaches ``POLYPHONY_TOP_QUANTILE`` (at least 1 after it), in the style's
             real pieces played by that ensemble (``GRID_MIN_PIECES`` or more of them); one not listed is free.
+        note_lengths (`dict[str, dict[str, list[float]]]`): style name -> ``"family@ensemble"`` (a pitched
+            family's name, ``@``, the ``polyphony_key`` of the instruments playing) -> the cumulative share of that
+            family's notes at most ``LENGTH_EDGES_STEPS[i]`` steps long, in the style's real pieces played by that
+            ensemble (``GRID_MIN_PIECES`` or more with ``LENGTH_MIN_NOTES`` notes of the family, each weighing the
+            same); one not listed is free.
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -280,6 +308,7 @@ class MusicStatistics:
     groove_consistency: dict = field(default_factory=dict)
     ensemble_busiest_share: dict = field(default_factory=dict)
     polyphony: dict = field(default_factory=dict)
+    note_lengths: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -324,7 +353,8 @@ class MusicStatistics:
                 "ensemble_notes_per_second": self.ensemble_notes_per_second,
                 "key_onsets_per_second": self.key_onsets_per_second, "register_pitch": self.register_pitch,
                 "grid_onset_share": self.grid_onset_share, "groove_consistency": self.groove_consistency,
-                "ensemble_busiest_share": self.ensemble_busiest_share, "polyphony": self.polyphony}
+                "ensemble_busiest_share": self.ensemble_busiest_share, "polyphony": self.polyphony,
+                "note_lengths": self.note_lengths}
 
     def polyphony_cdf(self, style, families: list[str]) -> np.ndarray | None:
         """``[top + 1]`` cumulative shares of sounding time with at most 0, 1, ... ``top`` distinct pitched keys
@@ -350,6 +380,26 @@ class MusicStatistics:
         mixed = sum(w * np.concatenate([[0.0], cdf, np.ones(top - len(cdf))]) for w, cdf in parts)
         mixed = mixed / sum(w for w, _ in parts)
         return mixed if np.diff(mixed).max() >= POLYPHONY_MIN_MODE_SHARE - 1e-9 else None
+
+    def note_length_cdf(self, style, families: list[str], family: str) -> np.ndarray | None:
+        """``[len(LENGTH_EDGES_STEPS)]`` cumulative shares of ``family``'s real notes at most each edge long when
+        ``families`` (names) play in ``style`` (a name, or a ``{name: weight}`` blend: the weighted mix of its
+        styles' distributions), or None when a weighted style has no figure for them, or when their texture is
+        not steady (``polyphony_cdf`` is None: see ``LENGTH_EDGES_STEPS``); the row is then left free."""
+        if self.polyphony_cdf(style, families) is None:
+            return None
+        weights = style if isinstance(style, dict) else {style: 1.0}
+        key = f"{family}@{polyphony_key(families)}"
+        parts = [(w, self.note_lengths.get(name, {}).get(key)) for name, w in weights.items() if w > 0]
+        if not parts or any(cdf is None for _, cdf in parts):
+            return None
+        return sum(w * np.asarray(cdf, dtype=np.float64) for w, cdf in parts) / sum(w for w, _ in parts)
+
+    def holds_note_lengths(self, style) -> bool:
+        """Whether the duration guard holds any ensemble of ``style`` (a name or a ``{name: weight}`` blend): one
+        with note-length distributions and a steady texture (``holds_polyphony``)."""
+        weights = style if isinstance(style, dict) else {style: 1.0}
+        return any(self.note_lengths.get(name) for name, w in weights.items() if w > 0) and self.holds_polyphony(style)
 
     def groove_target(self, style) -> float | None:
         """The groove consistency real pieces of ``style`` (a name, or a ``{name: weight}`` blend: the weighted
@@ -421,6 +471,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     repeats: dict[int, list[np.ndarray]] = {}
     registers: dict[int, list[np.ndarray]] = {}
     sounding: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, polyphony_key) -> per piece histograms
+    durations: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, family@ensemble) -> per piece shares
     window = DRUM_RATE_WINDOW_STEPS * step
     density_window = DENSITY_WINDOW_STEPS * step
     repeat_window = KEY_REPEAT_WINDOW_STEPS * step
@@ -442,6 +493,9 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             names = [vocab.families[f] for f in sorted({n.family for n in notes})]
             histogram = sounding_histogram(notes, step, vocab.drum_index)
             sounding.setdefault((decoded.header.style, polyphony_key(names)), []).append(histogram)
+            for fam, shares_of_piece in length_shares(notes, step, vocab.drum_index).items():
+                key = (decoded.header.style, f"{vocab.families[fam]}@{polyphony_key(names)}")
+                durations.setdefault(key, []).append(shares_of_piece)
         per_family = _window_counts(notes, density_window)
         for fam, per_window in per_family.items():
             rates.setdefault(fam, []).append(per_window / density_window)
@@ -510,8 +564,13 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             cdf = np.cumsum(histogram[1:]) / histogram.sum()
             top = int(np.searchsorted(cdf, POLYPHONY_TOP_QUANTILE - 1e-9))
             polyphony.setdefault(style, {})[players] = [round(float(c), 4) for c in cdf[:top]] + [1.0]
+    note_lengths: dict[str, dict[str, list[float]]] = {}
+    for (style, key), parts in sorted(durations.items()):
+        if len(parts) >= GRID_MIN_PIECES:
+            cdf = np.cumsum(np.mean(parts, axis=0))[: len(LENGTH_EDGES_STEPS)]
+            note_lengths.setdefault(style, {})[key] = [round(float(c), 4) for c in cdf]
     return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble, key_rates, register, grid, groove,
-                           balance, polyphony)
+                           balance, polyphony, note_lengths)
 
 
 def groove_consistency(slots: np.ndarray, bars: int, bar: int = GROOVE_BAR_POSITIONS) -> float:
@@ -627,6 +686,27 @@ def sounding_histogram(notes, step: float, drum_index: int) -> np.ndarray:
     return histogram.astype(np.int64)
 
 
+def length_bins(steps) -> np.ndarray:
+    """The ``LENGTH_EDGES_STEPS`` bin of each note length in ``steps`` (10 ms steps): bin i holds the lengths
+    above edge i - 1 and at most edge i; bin ``len(LENGTH_EDGES_STEPS)``, those past the last edge."""
+    return np.searchsorted(np.asarray(LENGTH_EDGES_STEPS), np.asarray(steps), side="left")
+
+
+def length_shares(notes, step: float, drum_index: int) -> dict[int, np.ndarray]:
+    """Pitched family -> ``[len(LENGTH_EDGES_STEPS) + 1]`` shares of its notes in each ``length_bins`` bin, for
+    the families with at least ``LENGTH_MIN_NOTES`` notes in ``notes`` (times in seconds, ``step`` seconds long)."""
+    per_family: dict[int, list[float]] = {}
+    for n in notes:
+        if n.family != drum_index:
+            per_family.setdefault(n.family, []).append(n.end - n.start)
+    out = {}
+    for fam, lengths in per_family.items():
+        if len(lengths) >= LENGTH_MIN_NOTES:
+            counts = np.bincount(length_bins(np.rint(np.asarray(lengths) / step)), minlength=len(LENGTH_EDGES_STEPS) + 1)
+            out[fam] = counts / counts.sum()
+    return out
+
+
 def _window_mean_pitches(notes, seconds: float, drum_index: int) -> dict[int, np.ndarray]:
     """Per pitched family, the mean pitch of its onsets in each whole ``seconds`` window where it starts at
     least ``REGISTER_MIN_NOTES`` notes."""
@@ -730,6 +810,8 @@ class _RowState:
         self.pitch_sums: dict[int, int] = {}  # family -> the sum of the pitches in ``pitches``
         # keys sounding -> steps spent so, fading over POLYPHONY_WINDOW_STEPS (kept by PolyphonyGuard)
         self.sounding_time = np.zeros(POLYPHONY_MAX_LEVEL + 1)
+        # pitched family -> its ended notes per ``length_bins`` bin, fading over LENGTH_WINDOW_NOTES (DurationGuard)
+        self.lengths: dict[int, np.ndarray] = {}
         self.last_token = -1
 
 
@@ -753,7 +835,9 @@ class _Tracker:
         self.keep_key_onsets = False  # only the key repeat guard reads (and trims) ``_RowState.key_onsets``
         self.keep_pitches = False  # only the register guard reads (and trims) ``_RowState.pitches``
         self.keep_sounding_time = False  # only the polyphony guard reads ``_RowState.sounding_time``
+        self.keep_lengths = False  # only the duration guard reads ``_RowState.lengths``
         self.fade = [math.exp(-w / POLYPHONY_WINDOW_STEPS) for w in self.wait]
+        self.length_bin = length_bins(np.arange(LENGTH_EDGES_STEPS[-1] + 2)).tolist()  # steps -> bin, capped
 
     def update(self, input_ids: torch.LongTensor) -> list[_RowState]:
         if self.rows is None:
@@ -797,11 +881,23 @@ class _Tracker:
                     stack = row.voices.get(self.key[tok])
                     if stack:
                         n = min(row.skips, len(stack) - 1)
-                        stack.pop(n if row.fifo else len(stack) - 1 - n)
+                        onset = stack.pop(n if row.fifo else len(stack) - 1 - n)
+                        if self.keep_lengths:
+                            self._keep_length(row, self.family[tok], row.now - onset)
                         if not stack:
                             del row.voices[self.key[tok]]
                 row.skips = 0
         return self.rows
+
+
+    def _keep_length(self, row: _RowState, family: int, steps: int) -> None:
+        """Count an ended note of ``family``, ``steps`` long, in the row's fading length shares."""
+        counts = row.lengths.get(family)
+        if counts is None:
+            counts = row.lengths[family] = np.zeros(len(LENGTH_EDGES_STEPS) + 1)
+        else:
+            counts *= LENGTH_FADE
+        counts[self.length_bin[min(steps, len(self.length_bin) - 1)]] += 1.0
 
 
 def per_key_limits(vocab: Vocabulary, limits) -> tuple[np.ndarray, np.ndarray]:
@@ -1115,6 +1211,91 @@ class PolyphonyGuard(LogitsProcessor):
                     out[r, part] -= POLYPHONY_MAX_PENALTY * min(thick, 1.0)
             if thin > 0:
                 out[r, self.wait_ids] -= POLYPHONY_MAX_PENALTY * min(thin, 1.0)
+        return out
+
+
+class DurationGuard(LogitsProcessor):
+    """Holds each pitched family's note lengths to the distribution real pieces of its style keep.
+
+    The distribution is the one of the asked style, the family and the row's header families
+    (``MusicStatistics.note_length_cdf``: the share of real notes at most ``LENGTH_EDGES_STEPS[i]`` steps long,
+    ``real(i)``); a family without one is left alone. Each row keeps, per family, the same shares of its own
+    ended notes, older ones fading over ``LENGTH_WINDOW_NOTES`` (``own(i)``, once ``LENGTH_MIN_OWN_NOTES`` have
+    ended). For each sounding key of age ``a`` steps (its newest voice; the oldest in a first-in-first-out
+    piece), whose ending now would fall in bin ``i`` (``length_bins``), its note-off loses
+    ``LENGTH_MAX_PENALTY * clip((own(i) - real(i)) / LENGTH_SHARE_MARGIN, -1, 1)`` nats: a row that has already
+    ended more of its notes by this age than real pieces do holds this one on, one that has ended fewer lets it
+    go (a negative loss is a gain). Past the last edge the note guard's tail limits decide.
+
+    Note-ons and waits keep their logits: which notes start and when stay the model's. A slid window's rows
+    start with the notes that ended in the ``LENGTH_HISTORY_EVENTS`` events of their history before it.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        statistics (`MusicStatistics`): the checkpoint's statistics.
+        style (`str` or `dict`, defaults to ``"unknown"``): the asked style, a name or a ``{name: weight}`` blend.
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``), of
+            which the prompt's events are the tail.
+    """
+
+    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, style="unknown",
+                 histories: list[list[int]] | None = None):
+        self.vocab = vocab
+        self.histories = histories
+        self.tracker = _Tracker(vocab)
+        self.tracker.keep_lengths = True
+        self.statistics, self.style = statistics, style
+        self.cdfs: dict[tuple, np.ndarray | None] = {}  # (header families, family) -> real cumulative shares
+        self.key_family = [int(vocab.pitched[k // NUM_PITCHES]) for k in range(vocab.num_keys)]  # key slot -> family
+        self.last_bin = len(LENGTH_EDGES_STEPS)
+
+    def _cdf(self, families: list[int], family: int) -> np.ndarray | None:
+        key = (tuple(sorted(set(families))), family)
+        if key not in self.cdfs:
+            names = [self.vocab.families[f] for f in key[0]]
+            self.cdfs[key] = self.statistics.note_length_cdf(self.style, names, self.vocab.families[family]) if names else None
+        return self.cdfs[key]
+
+    def _rows(self, input_ids: torch.LongTensor) -> list[_RowState]:
+        """The tracker's rows after ``input_ids``, given on the first call the notes their histories ended
+        before the window (on a tracker of their own, in order, so they fade as the window's own would)."""
+        first = self.tracker.rows is None
+        rows = self.tracker.update(input_ids)
+        if first and self.histories is not None:
+            for row, history in zip(rows, self.histories):
+                steps = self.vocab.wait_steps(history)
+                cut = int(np.searchsorted(np.cumsum(steps), int(steps.sum()) - row.now, side="right"))
+                before = _Tracker(self.vocab)
+                before.keep_lengths = True
+                before.rows = [_RowState()]
+                before.rows[0].fifo = row.fifo
+                before.update(torch.tensor([history[max(0, cut - LENGTH_HISTORY_EVENTS) : cut]], dtype=torch.long))
+                earlier = before.rows[0].lengths
+                for fam, own in row.lengths.items():
+                    # the window's own k ended notes came after: the earlier ones fade by LENGTH_FADE ** k, which
+                    # is 1 - own.sum() * (1 - LENGTH_FADE) (own.sum() is the geometric sum of k fades)
+                    faded = max(0.0, 1.0 - own.sum() * (1.0 - LENGTH_FADE))
+                    earlier[fam] = earlier[fam] * faded + own if fam in earlier else own
+                row.lengths = earlier
+        return rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        out = scores
+        bins = self.tracker.length_bin
+        for r, row in enumerate(self._rows(input_ids)):
+            for key, onsets in row.voices.items():
+                fam = self.key_family[key]
+                own = row.lengths.get(fam)
+                if own is None or own.sum() < LENGTH_MIN_OWN_NOTES:
+                    continue
+                real = self._cdf(row.families, fam)
+                i = bins[min(row.now - (onsets[0] if row.fifo else onsets[-1]), len(bins) - 1)]
+                if real is None or i >= self.last_bin:
+                    continue
+                gap = (own[: i + 1].sum() / own.sum() - real[i]) / LENGTH_SHARE_MARGIN
+                if out is scores:
+                    out = scores.clone()
+                out[r, self.vocab.note_off_id_of_key(key)] -= LENGTH_MAX_PENALTY * max(-1.0, min(gap, 1.0))
         return out
 
 
@@ -1531,13 +1712,13 @@ def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
 
 # The pipeline's switches, one per guard, each on by default.
 GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard", "repeat_guard", "register_guard", "grid_guard",
-                 "groove_guard", "polyphony_guard")
+                 "groove_guard", "polyphony_guard", "duration_guard")
 
 
 def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
                  entry_guard: bool = True, density_guard: bool = True, repeat_guard: bool = True,
                  register_guard: bool = True, grid_guard: bool = True, groove_guard: bool = True,
-                 polyphony_guard: bool = True, histories: list[list[int]] | None = None,
+                 polyphony_guard: bool = True, duration_guard: bool = True, histories: list[list[int]] | None = None,
                  style="unknown", primer_tokens: int | None = None) -> list[LogitsProcessor]:
     """The guards that are switched on, fresh (they keep per-call state), in the order they must run.
 
@@ -1545,8 +1726,9 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): the checkpoint's statistics.
         note_guard / drum_guard / entry_guard / density_guard / repeat_guard / register_guard / grid_guard /
-            groove_guard / polyphony_guard (`bool`, default True): which guards to use (the grid guard only for
-            a metric ``style``, the polyphony guard only for a style with a steady texture).
+            groove_guard / polyphony_guard / duration_guard (`bool`, default True): which guards to use (the grid
+            guard only for a metric ``style``, the polyphony guard only for a style with a steady texture, the
+            duration guard only for a style with note-length distributions).
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
             entry, drum, density, repeat, register and grid guards read what came before a slid window from them.
         style (`str` or `dict`, defaults to ``"unknown"``): the asked style, a name or a ``{name: weight}`` blend
@@ -1563,6 +1745,8 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
         guards.append(RegisterGuard(vocab, statistics, histories=histories))
     if polyphony_guard and statistics.holds_polyphony(style):  # before the entry guard: it shares out what is left
         guards.append(PolyphonyGuard(vocab, statistics, style))
+    if duration_guard and statistics.holds_note_lengths(style):
+        guards.append(DurationGuard(vocab, statistics, style, histories=histories))
     if grid_guard and statistics.metric(style):  # before the entry guard: it shares out the on-grid note-ons
         guards.append(GridGuard(vocab, histories=histories, primer_tokens=primer_tokens))
     target = statistics.groove_target(style)

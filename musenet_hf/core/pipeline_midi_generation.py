@@ -162,6 +162,10 @@ class MidiGenerationPipeline(Pipeline):
             has recently dwelt at this few keys more than real ones do adds a voice before time moves on, one
             that has dwelt above it holds back its note-ons (a rest with none sounding stays free): a four-voice
             chorale keeps four voices, a fiddle tune one.
+        duration_guard: True (default) holds each instrument's note lengths to the distribution real pieces of
+            the style with the same instruments keep (the checkpoint's ``note_lengths``): a piece that has ended
+            more of its notes by a sounding note's age than real ones do holds that note on, one that has ended
+            fewer lets it go: chorale quarter notes stay quarters, not eighths.
         temperature, top_k, top_p and other ``generate`` arguments: sampling.
     """
 
@@ -212,7 +216,8 @@ class MidiGenerationPipeline(Pipeline):
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
                    note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True,
-                   register_guard=True, grid_guard=True, groove_guard=True, polyphony_guard=True):
+                   register_guard=True, grid_guard=True, groove_guard=True, polyphony_guard=True,
+                   duration_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
         num_return_sequences = check_argument("num_return_sequences", num_return_sequences)
@@ -238,7 +243,8 @@ class MidiGenerationPipeline(Pipeline):
                                              entry_guard=bool(entry_guard), density_guard=bool(density_guard),
                                              repeat_guard=bool(repeat_guard), register_guard=bool(register_guard),
                                              grid_guard=bool(grid_guard), groove_guard=bool(groove_guard),
-                                             polyphony_guard=bool(polyphony_guard)),
+                                             polyphony_guard=bool(polyphony_guard),
+                                             duration_guard=bool(duration_guard)),
         )}
 
     def _guards(self, style, primer_tokens: int, **switches: bool):
