@@ -15,6 +15,7 @@ from musenet_hf.core.guards import (
     CONFIG_KEY,
     DEFAULT_KEY_ONSETS_PER_SECOND,
     DEFAULT_NOTES_PER_SECOND,
+    GRID_FRACTIONS,
     GRID_MIN_SHARE,
     GRID_PENALTY,
     GRID_TOLERANCE_STEPS,
@@ -29,6 +30,7 @@ from musenet_hf.core.guards import (
     POLYPHONY_SHARE_MARGIN,
     POLYPHONY_WINDOW_STEPS,
     SILENCE_MAX_PENALTY,
+    TRIPLET_FRACTIONS,
     DrumRateGuard,
     DurationGuard,
     GridGuard,
@@ -323,6 +325,10 @@ def test_grid_fit_finds_the_phase_and_the_share():
     assert grid_fit(unpulsed, beat)[0] < 0.6
     assert grid_fit(np.zeros(0), beat) == (0.0, 0)
     assert grid_distance(np.array([0.0, 6.0, 12.0, 31.0]), beat).tolist() == [0.0, 6.0, 0.5, 6.0]
+    # swung eighths: the triplet grid holds them, the sixteenth grid does not
+    swung = np.rint(3 + np.arange(40)[:, None] * beat + np.array([0, 2 * beat / 3])).ravel()
+    assert grid_fit(swung, beat, TRIPLET_FRACTIONS)[0] == 1.0 and grid_fit(swung, beat)[0] == 0.5
+    assert grid_distance(np.array([0.0, 10.0, 17.0, 34.0]), beat, TRIPLET_FRACTIONS).round(2).tolist() == [0.0, 6.67, 0.33, 0.67]
 
 
 def test_grid_guard_holds_note_ons_and_waits_to_the_sixteenth_grid(tokenizer):
@@ -337,6 +343,9 @@ def test_grid_guard_holds_note_ons_and_waits_to_the_sixteenth_grid(tokenizer):
     late = GridGuard(vocab)(_prompt(vocab, [PIANO], [on] + vocab.wait_ids(30)), scores)
     assert late[0, on] == -GRID_PENALTY
     assert late[0, off] == 0 and late[0, vocab.wait_id(7)] == 0
+    # on the triplet grid (0, 16.7, 33.3 steps) step 25 is off, and a wait of 8 lands on it
+    swung = GridGuard(vocab, fractions=TRIPLET_FRACTIONS)(_prompt(vocab, [PIANO], [on] + vocab.wait_ids(25)), scores)
+    assert swung[0, on] == -GRID_PENALTY and swung[0, vocab.wait_id(8)] == 0 and swung[0, vocab.wait_id(12)] == -GRID_PENALTY
 
 
 def test_grid_guard_keeps_a_primer_s_phase_across_a_slide_and_leaves_rubato_alone(tokenizer):
@@ -390,6 +399,24 @@ def test_music_statistics_learns_grid_shares_per_style(tokenizer):
     assert stats.groove_consistency["pop"] == 1.0 and stats.groove_consistency["jazz"] < 0.8
     assert stats.groove_target({"pop": 0.5, "rock": 0.5}) == 1.0  # a blend: the styles that have a figure
     assert stats.groove_target("rock") is None
+    # at the triplet grid's best phase, two sixteenths of four fall within its tolerance; unpulsed onsets, fewer
+    assert stats.triplet_onset_share["pop"] == 0.5 and stats.triplet_onset_share["jazz"] < 0.6
+
+
+def test_swung_styles_are_held_to_the_triplet_grid(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    swung = [Note(0.5 * k + d, 0.5 * k + d + 0.1, PIANO, 60 + k % 7, 80) for k in range(24) for d in (0.0, 1 / 3)]
+    pieces = [encode_notes(swung, vocab, Header("jazz", [PIANO], 120)) for _ in range(5)]
+    stats = music_statistics(pieces, vocab)
+    assert stats.triplet_onset_share["jazz"] == 1.0 and stats.grid_onset_share["jazz"] == 0.5
+    assert not stats.metric("jazz") and stats.grid_fractions("jazz") == TRIPLET_FRACTIONS
+    shares = MusicStatistics(grid_onset_share={"pop": 0.9, "jazz": 0.6, "blues": 0.6},
+                             triplet_onset_share={"pop": 0.4, "jazz": 0.8, "blues": 0.6})
+    assert shares.grid_fractions("pop") == GRID_FRACTIONS  # sixteenths first, whatever the triplets say
+    assert shares.grid_fractions("jazz") == TRIPLET_FRACTIONS
+    assert shares.grid_fractions("blues") is None and shares.grid_fractions("rock") is None
+    assert shares.grid_fractions({"jazz": 0.75, "blues": 0.25}) == TRIPLET_FRACTIONS  # weighted: 0.75
+    assert shares.grid_fractions({"jazz": 0.5, "blues": 0.5}) is None
     assert MusicStatistics(**stats.to_dict()) == stats
 
 
@@ -604,13 +631,14 @@ def test_groove_guard_leaves_a_row_that_repeats_enough_alone_and_reads_the_bars_
     assert torch.equal(GrooveGuard(vocab, 0.9)(window, scores), scores)
 
 
-def _grid_share(result, tok, after: float = 0.0, phase: float = 0.0) -> float:
-    """Share of a result's distinct onsets (at ``after`` seconds or later) on the sixteenth grid of its header
-    tempo whose origin is ``phase`` steps."""
+def _grid_share(result, tok, after: float = 0.0, phase: float = 0.0, fractions=GRID_FRACTIONS) -> float:
+    """Share of a result's distinct onsets (at ``after`` seconds or later) on the grid (sixteenths, or the
+    given beat ``fractions``) of its header tempo whose origin is ``phase`` steps."""
     decoded = tok.decode_events(result["ids"])
     steps = np.unique(np.rint([n.start / 0.01 for n in decoded.notes if n.start >= after]))
     assert len(steps) >= 12  # enough onsets for a share to mean something
-    return float((grid_distance(steps - phase, 60 / decoded.header.bpm / 0.01) <= GRID_TOLERANCE_STEPS).mean())
+    beat = 60 / decoded.header.bpm / 0.01
+    return float((grid_distance(steps - phase, beat, fractions) <= GRID_TOLERANCE_STEPS).mean())
 
 
 def test_grid_guard_switch_across_slides_in_metric_styles_only(guarded_pipe):
@@ -622,6 +650,17 @@ def test_grid_guard_switch_across_slides_in_metric_styles_only(guarded_pipe):
     assert max(_grid_share(r, tok) for r in guarded_pipe(**kwargs, grid_guard=False)) < 0.7
     # a style whose real pieces are not metric is left free
     assert max(_grid_share(r, tok) for r in guarded_pipe(**{**kwargs, "style": "jazz"})) < 0.7
+
+
+def test_grid_guard_holds_a_swung_style_to_the_triplets_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY,
+            MusicStatistics(grid_onset_share={"jazz": 0.6}, triplet_onset_share={"jazz": 0.8}).to_dict())
+    kwargs = dict(style="jazz", instruments=["piano"], seconds=12, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
+    on = [_grid_share(r, tok, fractions=TRIPLET_FRACTIONS) for r in guarded_pipe(**kwargs)]
+    off = [_grid_share(r, tok, fractions=TRIPLET_FRACTIONS) for r in guarded_pipe(**kwargs, grid_guard=False)]
+    assert min(on) >= 0.95 and max(off) < 0.7, (on, off)
 
 
 def test_grid_guard_with_primer_and_blend(guarded_pipe, tmp_path):
