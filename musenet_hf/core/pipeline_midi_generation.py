@@ -153,8 +153,9 @@ class MidiGenerationPipeline(Pipeline):
         grid_guard: True (default) makes note-ons off the sixteenth-note grid of the header's tempo, and waits
             landing off it, much less likely, in styles whose real pieces are
             metric (the checkpoint's ``grid_onset_share``; a primer keeps its own phase, a rubato one is left
-            alone): notes start on the beat.
-        groove_guard: True (default), in those styles, nudges each instrument to start notes where it started
+            alone): notes start on the beat. A swung style whose real pieces sit on the eighth-note triplets
+            instead (``triplet_onset_share``: jazz) is held to those.
+        groove_guard: True (default), in the styles metric on sixteenths, nudges each instrument to start notes where it started
             them one bar (4 beats) earlier, while the piece repeats its bar-to-bar rhythm less than real pieces
             of the style do (the checkpoint's ``groove_consistency``): a groove that holds.
         polyphony_guard: True (default) holds the number of distinct keys sounding at once to the distribution
