@@ -126,6 +126,12 @@ ENSEMBLE_MAX_SHARE = 2.0
 ENSEMBLE_MAX_SIZE = 4  # pieces with more instruments count as this many (few real ones, similar rates)
 # Used without statistics: the default corpus's whole train split: (soft, hard) notes/s per ensemble size.
 DEFAULT_ENSEMBLE_NOTES_PER_SECOND = {"2": [8.0, 12.2], "3": [13.6, 19.4], "4": [18.8, 26.0]}
+# Learning these per style as well was measured and dropped: styles differ more than sizes (default corpus,
+# median / upper quartile of 5-second rates: rock trios 20.3 / 27.2, jazz trios 12.6 / 16.6, against 13.6 / 19.4
+# for all trios), and a rock trio held to its own moved its median rate from 14.6 to 19.5 notes/s (real 20.9),
+# but its chords thickened past the real ones (polyphony 5.4 keys against 4.4; rock 4-piece 6.5 against 5.0),
+# the jazz trio thinned, and the 9-case grid's mean shortfall went from 0.114 to 0.125
+# (bench/results/evaluate_*_style_ensemble_rates.md against *_triplet_grid.md).
 # Balance: the busiest family's share of all the notes an ensemble starts in five seconds (windows with at
 # least BALANCE_MIN_NOTES). Real four-instrument music in a 4,000-piece sample of the default corpus's train
 # split: median 0.46, 90th percentile 0.63, 99th 0.82 (whole split: 0.63 and 0.89). The bundled model's 4-minute band
