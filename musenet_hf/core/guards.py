@@ -247,6 +247,11 @@ POLYPHONY_WINDOW_STEPS = 1000  # the row's own distribution fades over ten secon
 # to fill its count with short notes, and the grid's mean shortfall rose from 0.134 to 0.186 (that guard also
 # lowered note-offs with the waits; on bach piano it cut the notes to 5.6/s against the chorales' 7.7, waits
 # alone keep 8.8/s at the same polyphony).
+# Holding the unsteady textures from above only (note-ons lose the penalty while a row has dwelt above n more
+# than real pieces; waits stay free) was measured too: solo pop piano's polyphony came from 7.6 keys to 4.7
+# (real 4.9; its gap to the default corpus's clips 1.02 -> 0.08 IQR), but its pitch range narrowed (gap 0.6 ->
+# 0.9) and the bands lost what they had (jazz trio's mean shortfall 0.086 -> 0.177): the grid's mean went from
+# 0.114 to 0.137 (bench/results/evaluate_*_polyphony_ceiling.md against *_triplet_grid.md).
 POLYPHONY_MIN_MODE_SHARE = 0.5
 POLYPHONY_MAX_LEVEL = 64  # sounding counts above this are counted as this (a corpus's stuck pedal notes)
 # Note lengths: each pitched family's, learned per style and ensemble (``polyphony_key``) as the cumulative share
