@@ -26,6 +26,7 @@ from musenet_hf.core.guards import (
     LENGTH_MAX_PENALTY,
     LENGTH_MIN_NOTES,
     LENGTH_SHARE_MARGIN,
+    NOTE_OFF_MAX_BONUS,
     POLYPHONY_MAX_PENALTY,
     POLYPHONY_SHARE_MARGIN,
     POLYPHONY_WINDOW_STEPS,
@@ -537,8 +538,9 @@ def test_duration_guard_holds_note_lengths_to_the_real_distribution(tokenizer):
     share = fade[:5].sum() / fade.sum()
     expected = -LENGTH_MAX_PENALTY * min((share - 0.5) / LENGTH_SHARE_MARGIN, 1.0)
     assert changed(guard(ended + held)) == {off: pytest.approx(expected)}
-    # past the quarters the row matches real pieces (all ended by then): nothing moves
-    assert changed(guard(notes(25) + [vocab.note_on_id(PIANO, 4, 72), vocab.wait_id(60)])) == {}
+    # past the quarters, longer than every real note: let go with the note guard's full bonus, whatever the row did
+    assert changed(guard(notes(25) + [vocab.note_on_id(PIANO, 4, 72), vocab.wait_id(60)])) == {off: NOTE_OFF_MAX_BONUS}
+    assert changed(guard(notes(50) + [vocab.note_on_id(PIANO, 4, 72), vocab.wait_id(60)])) == {off: NOTE_OFF_MAX_BONUS}
     # too few ended notes to compare, a family with no figure (bass), an ensemble with none: left alone
     assert changed(guard(notes(25, count=3) + held)) == {}
     bass = notes(25, family=BASS, pitch=40) + [vocab.note_on_id(BASS, 4, 40), vocab.wait_id(30)]
