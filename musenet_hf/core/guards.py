@@ -282,7 +282,9 @@ LENGTH_MIN_OWN_NOTES = 4.0  # a row compares its own lengths once this many (fad
 # pieces while the others moved (longest note per piece: median 7.0 s; notes over 2 s: 3.3 %, the chorales
 # 0.14 %; case means 0.104 and 0.140); with the bonus past the 99.9th percentile (2 s), the longest came to
 # 2.9 s but 3.3 % still passed 2 s (0.106, 0.103); past the 99th (1.4 s), 0.6 % (0.077, 0.087), its notes/s
-# 8.0 against the chorales' 7.7.
+# 8.0 against the chorales' 7.7. The tail bonus alone, in every style with note lengths (bands too, past their
+# own 99th percentile: jazz trio piano ~4 s), made the 9-case grid worse, 0.113 -> 0.140 (pop 4-piece 0.182 ->
+# 0.269; bench/results/evaluate_*_duration_tail_every_style.md): it too holds steady textures only.
 LENGTH_TAIL_SHARE = SOFT_QUANTILE  # the note guard's own soft limit, per style and ensemble here
 LENGTH_HISTORY_EVENTS = 4096  # a slid window's row reads its ended notes from this many events before it at most
 
