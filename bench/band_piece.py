@@ -23,7 +23,7 @@ import torch
 from transformers import HfArgumentParser
 
 import musenet_hf
-from musenet_hf.core.guards import GUARD_OPTIONS
+from musenet_hf.core.guards import GUARD_NAMES, guards_off
 from musenet_hf.evaluation.statistics import SEGMENT_MIN_NOTES, SEGMENT_SECONDS
 
 BAND = ["piano", "bass", "drums", "guitar"]  # the issues' four instruments
@@ -37,7 +37,7 @@ class BandPieceArgs:
     seconds: float = field(default=240.0, metadata={"help": "the piece's length (the issues' 4 minutes)"})
     threads: int = field(default=2, metadata={"help": "torch CPU threads (the target machine has 2 cores)"})
     no_guard: list[str] = field(default_factory=list, metadata={
-        "help": "guards to switch off (repeatable): " + ", ".join(o.removesuffix("_guard") for o in GUARD_OPTIONS)})
+        "help": "guards to switch off", "choices": GUARD_NAMES})
     roll: str | None = field(default=None, metadata={"help": "PNG path for the first seed's piano roll, one row per minute"})
     kv_cache_dtype: str = field(default="auto", metadata={"help": "the decoding loop's key/value cache: auto, float32 or bfloat16"})
 
@@ -61,10 +61,7 @@ def describe(notes, names: list[str], seconds: float) -> dict:
 
 def main() -> int:
     (args,) = HfArgumentParser(BandPieceArgs).parse_args_into_dataclasses()
-    switches = {f"{name}_guard": False for name in args.no_guard}
-    unknown = set(switches) - set(GUARD_OPTIONS)
-    if unknown:
-        raise SystemExit(f"unknown guards {sorted(unknown)}; choose from {list(GUARD_OPTIONS)}")
+    switches = guards_off(args.no_guard)
     torch.set_num_threads(args.threads)
     gen = musenet_hf.load_pipeline(args.model)
     names = gen.tokenizer.instruments

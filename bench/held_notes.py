@@ -22,7 +22,7 @@ import torch
 from transformers import HfArgumentParser
 
 import musenet_hf
-from musenet_hf.core.guards import GUARD_OPTIONS
+from musenet_hf.core.guards import GUARD_NAMES, guards_off
 
 
 @dataclass
@@ -37,7 +37,7 @@ class HeldNotesArgs:
     corpus: str | None = field(default=None, metadata={"help": "a built corpus: read its train split's pieces of the style"})
     threads: int = field(default=2, metadata={"help": "torch CPU threads (the target machine has 2 cores)"})
     no_guard: list[str] = field(default_factory=list, metadata={
-        "help": "guards to switch off (repeatable): " + ", ".join(o.removesuffix("_guard") for o in GUARD_OPTIONS)})
+        "help": "guards to switch off", "choices": GUARD_NAMES})
 
 
 def lengths_of(notes, drum_index: int) -> np.ndarray:
@@ -56,10 +56,7 @@ def describe(per_piece: list[np.ndarray], over: list[float]) -> str:
 
 def main() -> int:
     (args,) = HfArgumentParser(HeldNotesArgs).parse_args_into_dataclasses()
-    switches = {f"{name}_guard": False for name in args.no_guard}
-    unknown = set(switches) - set(GUARD_OPTIONS)
-    if unknown:
-        raise SystemExit(f"unknown guards {sorted(unknown)}; choose from {list(GUARD_OPTIONS)}")
+    switches = guards_off(args.no_guard)
     torch.set_num_threads(args.threads)
     instruments = args.instruments.split(",")
     over = [float(s) for s in args.over.split(",")]

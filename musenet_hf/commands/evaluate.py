@@ -6,7 +6,7 @@ import json
 
 
 def register(sub) -> None:
-    from ..core.guards import GUARD_OPTIONS
+    from ..core.guards import GUARD_NAMES
     from ..evaluation import evaluate as ev
 
     p = sub.add_parser("evaluate", help="measure a checkpoint's music against real music (likelihood, statistics, control)")
@@ -31,8 +31,8 @@ def register(sub) -> None:
                         f"(>= {ev.MIN_MATCHED_CLIPS}), else those instruments in any style, else the style alone; "
                         "or 'style': every clip of the style")
     p.add_argument("--no-guards", action="store_true",
-                   help="generate with the pipeline's music guards off (" + ", ".join(GUARD_OPTIONS) + "), to measure them")
-    p.add_argument("--no-guard", action="append", default=[], choices=[o.removesuffix("_guard") for o in GUARD_OPTIONS],
+                   help="generate with the pipeline's music guards off (" + ", ".join(GUARD_NAMES) + "), to measure them")
+    p.add_argument("--no-guard", action="append", default=[], choices=GUARD_NAMES,
                    help="switch one musical guard off (repeatable), to measure what it buys")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -42,17 +42,14 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
+    from ..core.guards import GUARD_NAMES, guards_off
     from ..evaluation.evaluate import evaluate, load_cases
     from ..evaluation.report import summary_table, write_report
 
     if args.threads:
         torch.set_num_threads(args.threads)
     sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p), ("top_k", args.top_k)) if v is not None}
-    if args.no_guards:
-        from ..core.guards import GUARD_OPTIONS
-
-        sampling.update(dict.fromkeys(GUARD_OPTIONS, False))
-    sampling.update({f"{name}_guard": False for name in args.no_guard})
+    sampling.update(guards_off(GUARD_NAMES if args.no_guards else args.no_guard))
 
     def announce(estimate: dict) -> None:
         print(f"estimated generation time: {estimate['estimate_minutes']:.1f} min "

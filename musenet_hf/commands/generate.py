@@ -46,9 +46,9 @@ def register(sub) -> None:
                    help="also render each piece to audio with FluidSynth (see `musenet-hf render`)")
     p.add_argument("--roll", action="store_true", help="also draw each piece's piano roll as NAME-i.png")
     p.add_argument("--soundfont", default=None, help="General MIDI .sf2 for --audio (default: the system's)")
-    from ..core.guards import GUARD_OPTIONS
+    from ..core.guards import GUARD_NAMES
 
-    p.add_argument("--no-guard", action="append", default=[], choices=[o.removesuffix("_guard") for o in GUARD_OPTIONS],
+    p.add_argument("--no-guard", action="append", default=[], choices=GUARD_NAMES,
                    help="switch one musical guard off (repeatable; all are on by default, see the README)")
     p.set_defaults(func=run)
 
@@ -70,6 +70,7 @@ def parse_style(text: str):
 def run(args) -> int:
     from .. import load_pipeline
     from ..core.errors import MidiError
+    from ..core.guards import guards_off
     from ..hub.errors import CheckpointLoadError
     from ..modeling.adapters import AdapterBaseError
 
@@ -79,7 +80,7 @@ def run(args) -> int:
         allow_early_end=args.allow_early_end, num_return_sequences=args.variations, seed=args.seed,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, num_threads=args.threads,
         progress_bar=True, quantize=False if args.no_quantize else None, kv_cache_dtype=args.kv_cache,
-        **{f"{name}_guard": False for name in args.no_guard},
+        **guards_off(args.no_guard),
     )
     try:
         if args.audio:  # no synthesizer or soundfont: say so before minutes of generation

@@ -404,14 +404,13 @@ class MusicStatistics:
     def holds_polyphony(self, style) -> bool:
         """Whether the polyphony guard holds any ensemble of ``style`` (a name or a ``{name: weight}`` blend):
         where it holds none, it need not follow the rows at all."""
-        weights = style if isinstance(style, dict) else {style: 1.0}
+        weights = style_weights(style)
         keys = {key for name, w in weights.items() if w > 0 for key in self.polyphony.get(name, {})}
         return any(self._polyphony_cdf(style, key) is not None for key in keys)
 
     def _polyphony_cdf(self, style, key: str) -> np.ndarray | None:
-        weights = style if isinstance(style, dict) else {style: 1.0}
-        parts = [(w, self.polyphony.get(name, {}).get(key)) for name, w in weights.items() if w > 0]
-        if not parts or any(cdf is None for _, cdf in parts):
+        parts = _blend_parts(self.polyphony, style, key)
+        if parts is None:
             return None
         top = max(len(cdf) for _, cdf in parts)
         mixed = sum(w * np.concatenate([[0.0], cdf, np.ones(top - len(cdf))]) for w, cdf in parts)
@@ -425,23 +424,21 @@ class MusicStatistics:
         not steady (``polyphony_cdf`` is None: see ``LENGTH_EDGES_STEPS``); the row is then left free."""
         if self.polyphony_cdf(style, families) is None:
             return None
-        weights = style if isinstance(style, dict) else {style: 1.0}
-        key = f"{family}@{polyphony_key(families)}"
-        parts = [(w, self.note_lengths.get(name, {}).get(key)) for name, w in weights.items() if w > 0]
-        if not parts or any(cdf is None for _, cdf in parts):
+        parts = _blend_parts(self.note_lengths, style, f"{family}@{polyphony_key(families)}")
+        if parts is None:
             return None
         return sum(w * np.asarray(cdf, dtype=np.float64) for w, cdf in parts) / sum(w for w, _ in parts)
 
     def holds_note_lengths(self, style) -> bool:
         """Whether the duration guard holds any ensemble of ``style`` (a name or a ``{name: weight}`` blend): one
         with note-length distributions and a steady texture (``holds_polyphony``)."""
-        weights = style if isinstance(style, dict) else {style: 1.0}
+        weights = style_weights(style)
         return any(self.note_lengths.get(name) for name, w in weights.items() if w > 0) and self.holds_polyphony(style)
 
     def groove_target(self, style) -> float | None:
         """The groove consistency real pieces of ``style`` (a name, or a ``{name: weight}`` blend: the weighted
         mean over the blended styles that have one) keep, or None when no style of it has a figure."""
-        weights = style if isinstance(style, dict) else {style: 1.0}
+        weights = style_weights(style)
         known = {name: w for name, w in weights.items() if name in self.groove_consistency and w > 0}
         if not known:
             return None
@@ -463,7 +460,7 @@ class MusicStatistics:
 
     @staticmethod
     def _share(shares: dict, style) -> float:
-        weights = style if isinstance(style, dict) else {style: 1.0}
+        weights = style_weights(style)
         total = sum(weights.values())
         if not shares or total <= 0:
             return 0.0
@@ -542,11 +539,11 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         for fam, means in _window_mean_pitches(notes, REGISTER_WINDOW_STEPS * step, vocab.drum_index).items():
             registers.setdefault(fam, []).append(means)
         if notes:
-            names = [vocab.families[f] for f in sorted({n.family for n in notes})]
+            players = polyphony_key([vocab.families[f] for f in sorted({n.family for n in notes})])
             histogram = sounding_histogram(notes, step, vocab.drum_index)
-            sounding.setdefault((decoded.header.style, polyphony_key(names)), []).append(histogram)
+            sounding.setdefault((decoded.header.style, players), []).append(histogram)
             for fam, shares_of_piece in length_shares(notes, step, vocab.drum_index).items():
-                key = (decoded.header.style, f"{vocab.families[fam]}@{polyphony_key(names)}")
+                key = (decoded.header.style, f"{vocab.families[fam]}@{players}")
                 durations.setdefault(key, []).append(shares_of_piece)
         per_family = _window_counts(notes, density_window)
         for fam, per_window in per_family.items():
@@ -687,6 +684,18 @@ def grid_fit(onsets: np.ndarray, beat: float, fractions: tuple = GRID_FRACTIONS)
     shares = (distance <= GRID_TOLERANCE_STEPS).mean(axis=1)
     best = int(np.lexsort((phases, distance.mean(axis=1), -shares))[0])
     return float(shares[best]), int(phases[best])
+
+
+def style_weights(style) -> dict:
+    """``{name: weight}`` of an asked style: a blend as given, a single style name with weight 1."""
+    return style if isinstance(style, dict) else {style: 1.0}
+
+
+def _blend_parts(table: dict, style, key: str) -> list[tuple[float, list]] | None:
+    """``(weight, table[name][key])`` for each style ``name`` ``style`` weighs above 0, or None when there is
+    none or one of them has no figure for ``key``."""
+    parts = [(w, table.get(name, {}).get(key)) for name, w in style_weights(style).items() if w > 0]
+    return None if not parts or any(value is None for _, value in parts) else parts
 
 
 def polyphony_key(families: list[str]) -> str:
@@ -1319,12 +1328,12 @@ class DurationGuard(LogitsProcessor):
         first = self.tracker.rows is None
         rows = self.tracker.update(input_ids)
         if first and self.histories is not None:
+            before = _Tracker(self.vocab)  # replays each history in turn: its id tables are built once
+            before.keep_lengths = True
             for row, history in zip(rows, self.histories):
                 steps = self.vocab.wait_steps(history)
                 cut = int(np.searchsorted(np.cumsum(steps), int(steps.sum()) - row.now, side="right"))
-                before = _Tracker(self.vocab)
-                before.keep_lengths = True
-                before.rows = [_RowState()]
+                before.rows, before.seen = [_RowState()], 0
                 before.rows[0].fifo = row.fifo
                 before.update(torch.tensor([history[max(0, cut - LENGTH_HISTORY_EVENTS) : cut]], dtype=torch.long))
                 earlier = before.rows[0].lengths
@@ -1343,13 +1352,14 @@ class DurationGuard(LogitsProcessor):
             for key, onsets in row.voices.items():
                 fam = self.key_family[key]
                 own = row.lengths.get(fam)
-                if own is None or own.sum() < LENGTH_MIN_OWN_NOTES:
+                ended = own.sum() if own is not None else 0.0
+                if ended < LENGTH_MIN_OWN_NOTES:
                     continue
                 real = self._cdf(row.families, fam)
                 i = bins[min(row.now - (onsets[0] if row.fifo else onsets[-1]), len(bins) - 1)]
                 if real is None or i >= self.last_bin:
                     continue
-                gap = (own[: i + 1].sum() / own.sum() - real[i]) / LENGTH_SHARE_MARGIN
+                gap = (own[: i + 1].sum() / ended - real[i]) / LENGTH_SHARE_MARGIN
                 if out is scores:
                     out = scores.clone()
                 if real[i] >= LENGTH_TAIL_SHARE:  # longer than all but a few real notes: let it go
@@ -1778,6 +1788,19 @@ def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
 # The pipeline's switches, one per guard, each on by default.
 GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard", "repeat_guard", "register_guard", "grid_guard",
                  "groove_guard", "polyphony_guard", "duration_guard")
+GUARD_NAMES = tuple(option.removesuffix("_guard") for option in GUARD_OPTIONS)  # as the CLIs' --no-guard takes them
+
+
+def guards_off(names) -> dict[str, bool]:
+    """The pipeline keyword arguments that switch off the guards ``names`` (``GUARD_NAMES``: ``"note"``, ...).
+
+    Raises:
+        `ValueError`: for a name that is no guard's.
+    """
+    unknown = sorted(set(names) - set(GUARD_NAMES))
+    if unknown:
+        raise ValueError(f"unknown guards {unknown}; choose from {list(GUARD_NAMES)}")
+    return {f"{name}_guard": False for name in names}
 
 
 def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
