@@ -31,6 +31,8 @@ from musenet_hf.core.guards import (
     POLYPHONY_SHARE_MARGIN,
     POLYPHONY_WINDOW_STEPS,
     SILENCE_MAX_PENALTY,
+    SPREAD_MAX_BONUS,
+    SPREAD_QUANTILES,
     TRIPLET_FRACTIONS,
     DrumRateGuard,
     DurationGuard,
@@ -43,12 +45,14 @@ from musenet_hf.core.guards import (
     NoteLengthGuard,
     PolyphonyGuard,
     RegisterGuard,
+    SpreadGuard,
     grid_distance,
     grid_fit,
     groove_consistency,
     length_bins,
     music_statistics,
     sounding_histogram,
+    window_spread,
 )
 from musenet_hf.core.midi_io import Note
 
@@ -183,6 +187,27 @@ def test_ensemble_density_lowers_then_forbids_every_note_on(tokenizer):
     assert torch.equal(solo, scores)
 
 
+def test_density_guard_lifts_the_note_ons_of_an_ensemble_thinner_than_its_floor(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    stats = MusicStatistics(ensemble_floor_notes_per_second={"2": 2.0})  # 10 notes in any 5 s
+    scores = torch.zeros(1, vocab.size)
+    on, waits = slice(vocab.on_start, vocab.off_start), slice(vocab.wait_start, vocab.tempo_start)
+    sparse = vocab.wait_ids(200) + [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(100), vocab.note_on_id(BASS, 4, 40)]
+    lifted = NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], sparse + vocab.wait_ids(300)), scores)
+    # two notes in the last 5 s of a 6 s piece: every note-on gains 4 * (1 - 2 / 10) nats, waits keep theirs
+    assert torch.allclose(lifted[0, on], torch.full_like(lifted[0, on], 4.0 * (1 - 2 / 10)))
+    assert torch.equal(lifted[0, waits], scores[0, waits])
+    # the first window counts once it is whole: 4 s into the piece it is left alone, unless history came before it
+    window = _prompt(vocab, [PIANO, BASS], sparse + vocab.wait_ids(100))
+    assert torch.equal(NoteDensityGuard(vocab, stats)(window, scores), scores)
+    history = vocab.wait_ids(300) + sparse + vocab.wait_ids(100)
+    assert not torch.equal(NoteDensityGuard(vocab, stats, histories=[history])(window, scores), scores)
+    # ten notes are enough; one family is no ensemble
+    busy = vocab.wait_ids(200) + [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(40), vocab.note_on_id(BASS, 4, 40), vocab.wait_id(40)] * 5
+    assert torch.equal(NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, BASS], busy), scores), scores)
+    assert torch.equal(NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO], sparse + vocab.wait_ids(300)), scores), scores)
+
+
 def test_density_guard_holds_back_the_family_that_takes_the_ensemble_s_notes(tokenizer):
     vocab = tokenizer.musenet_vocab
     # rates far from any cap: only the balance acts, past half of the window's notes, fully at 0.8
@@ -216,6 +241,8 @@ def test_music_statistics_learns_ensemble_rates(tokenizer):
     stats = music_statistics([encode_notes(duo, vocab)], vocab)
     assert stats.ensemble_notes_per_second == {"2": [3.0, 3.0]}  # 2 + 1 notes a second in every window
     assert stats.ensemble_busiest_share == {"2": [0.67, 0.67]}  # the piano's 10 of every window's 15
+    assert stats.ensemble_floor_notes_per_second == {"2": 3.0} and stats.ensemble_floor(3) == 3.0
+    assert stats.ensemble_floor(1) is None and MusicStatistics().ensemble_floor(4) is not None
     assert stats.balance_limits(3) == (0.67, 0.67) and MusicStatistics().balance_limits(4) is not None
     assert stats.ensemble_limits(2) == (3.0, 3.0)
     assert stats.ensemble_limits(4) == (3.0, 3.0)  # a size the corpus lacks falls back to the next smaller
@@ -314,6 +341,77 @@ def test_music_statistics_learns_register_bounds(tokenizer):
     assert stats.register_pitch["bass"] == pytest.approx(np.round(np.quantile(means, [0.01, 0.05, 0.95, 0.99]), 1).tolist())
     assert "violin" not in stats.register_pitch  # no violin: no register
     assert MusicStatistics(**stats.to_dict()) == stats
+
+
+def test_spread_guard_widens_or_narrows_a_family_and_keeps_its_note_on_total(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    stats = MusicStatistics(register_spread={"pop": {"piano@piano": [10.0, 20.0, 30.0, 40.0], "piano@2": [10.0, 20.0, 30.0, 40.0]}})
+
+    def played(pitches):  # one piano note a second
+        out = []
+        for p in pitches:
+            out += [vocab.note_on_id(PIANO, 4, p), vocab.wait_id(50), vocab.note_off_id(PIANO, p), vocab.wait_id(50)]
+        return out
+
+    ons = torch.tensor([vocab.note_on_id(PIANO, b, p) for b in range(vocab.nbins) for p in range(128)])
+    pitch_of = torch.arange(128).repeat(vocab.nbins)
+    scores = torch.randn(1, vocab.size, generator=torch.Generator().manual_seed(0))
+    guard = lambda events, style="pop", families=(PIANO,), **kw: SpreadGuard(vocab, stats, style, **kw)(  # noqa: E731
+        _prompt(vocab, list(families), events), scores)
+    narrow = [60, 62, 64, 65, 60, 62, 64, 65]  # a hand's reach: spread 5, median 63
+    assert window_spread(narrow) == pytest.approx(np.percentile(narrow, 90) - np.percentile(narrow, 10))
+    assert torch.equal(guard(played(narrow[:7])), scores)  # 7 notes: too few for a spread
+    out = guard(played(narrow))
+    changed = torch.zeros(vocab.size, dtype=torch.bool)
+    changed[ons] = True
+    assert torch.equal(out[0, ~changed], scores[0, ~changed])  # waits, note-offs, other families: untouched
+    # the piano plays as likely as before, and its notes more than 10 (half the soft bound) from 63 gain
+    # (20 - 5) / (20 - 10) -> all of SPREAD_MAX_BONUS over the near ones
+    assert torch.logsumexp(out[0, ons], 0) == pytest.approx(torch.logsumexp(scores[0, ons], 0), abs=1e-4)
+    far = (pitch_of - 63).abs() > 10
+    gain = out[0, ons] - scores[0, ons]
+    assert torch.allclose(gain[far] - gain[~far].mean(), torch.full((int(far.sum()),), SPREAD_MAX_BONUS), atol=1e-4)
+    assert torch.allclose(gain[~far], gain[~far][:1].expand(int((~far).sum())), atol=1e-5) and gain[~far][0] < 0
+    # half way from the soft bound to the hard one: half the bonus
+    partial = [60, 75] * 4 + [66] * 2  # spread 15: the notes more than 10 from the median gain half of it
+    gain = guard(played(partial))[0, ons] - scores[0, ons]
+    median = float(np.median(partial))
+    far = (pitch_of - median).abs() > 10
+    assert (gain[far] - gain[~far].mean()).mean() == pytest.approx(SPREAD_MAX_BONUS * (20 - window_spread(partial)) / 10, abs=1e-3)
+    assert torch.equal(guard(played([48, 72] * 4 + [60] * 2)), scores)  # spread 24: inside the bounds
+    wide = guard(played([30, 90] * 4))  # spread 60: the notes more than 15 from 60 lose all of it
+    gain = wide[0, ons] - scores[0, ons]
+    far = (pitch_of - 60).abs() > 15
+    assert torch.allclose(gain[far] - gain[~far].mean(), torch.full((int(far.sum()),), -SPREAD_MAX_BONUS), atol=1e-4)
+    assert torch.equal(guard(played(narrow), style="jazz"), scores)  # a style without bounds: free
+    assert torch.equal(guard(played(narrow), families=(PIANO, BASS)), scores)  # an ensemble: free, bounds or not
+    # the notes before a slid window count: the window holds two, the history eight
+    assert torch.equal(guard(played(narrow)[-8:]), scores)
+    assert not torch.equal(guard(played(narrow)[-8:], histories=[played(narrow)]), scores)
+
+
+def test_music_statistics_learns_register_spread_per_style_and_ensemble(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    pieces, spreads = [], []
+    for k in range(5):
+        # 30 s of piano, ten notes every ten seconds, alternating two pitches 4 + 2 * (window + k) apart
+        notes = []
+        for w in range(3):
+            gap = 4 + 2 * (w + k)
+            notes += [Note(10 * w + t, 10 * w + t + 0.5, PIANO, 60 + gap * (t % 2), 80) for t in range(10)]
+            spreads.append(window_spread([60, 60 + gap] * 5))
+        notes.append(Note(30.0, 31.0, PIANO, 60, 80))  # the piece runs past its third window: all three are whole
+        pieces.append(encode_notes(notes, vocab, Header("pop", [PIANO], 120)))
+    pieces.append(encode_notes(notes, vocab, Header("jazz", [PIANO], 120)))  # one piece: not a style's figure
+    stats = music_statistics(pieces, vocab)
+    assert stats.register_spread["pop"] == {"piano@piano": pytest.approx(np.round(np.quantile(spreads, SPREAD_QUANTILES), 1).tolist())}
+    assert "jazz" not in stats.register_spread
+    assert MusicStatistics(**stats.to_dict()) == stats
+    assert stats.spread_bounds("pop", ["piano"], "piano") == pytest.approx(tuple(stats.register_spread["pop"]["piano@piano"]))
+    assert stats.spread_bounds("pop", ["piano", "bass"], "piano") is None  # another ensemble: free
+    two = MusicStatistics(register_spread={"pop": {"piano@piano": [10, 20, 30, 40]}, "bach": {"piano@piano": [20, 30, 40, 50]}})
+    assert two.spread_bounds({"pop": 0.5, "bach": 0.5}, ["piano"], "piano") == pytest.approx((15, 25, 35, 45))
+    assert two.spread_bounds({"pop": 0.5, "rock": 0.5}, ["piano"], "piano") is None
 
 
 def test_grid_fit_finds_the_phase_and_the_share():
@@ -853,6 +951,48 @@ def test_register_guard_with_primer_and_blend(guarded_pipe, tmp_path):
 
     assert generated_mean_pitch(register_guard=False) < 42
     assert generated_mean_pitch() > 50
+
+
+def _window_spreads(result, tok, after: float = 0.0) -> list[float]:
+    """``window_spread`` of the piano notes starting in each whole 10 s window from ``after`` s on (8 or more)."""
+    notes = [n for n in tok.decode_events(result["ids"]).notes if n.family == PIANO and n.start >= after]
+    out = []
+    for start in np.arange(after, max(n.start for n in notes) - 10 + 1e-9, 5.0):
+        pitches = [n.pitch for n in notes if start <= n.start < start + 10]
+        if len(pitches) >= 8:
+            out.append(window_spread(pitches))
+    return out
+
+
+# real piano whose notes of ten seconds span an octave or so: the random model's span most of the keyboard
+NARROW_PIANO = [4.0, 8.0, 16.0, 24.0]
+SPREAD_KWARGS = dict(drum_guard=False, entry_guard=False, register_guard=False, polyphony_guard=False, duration_guard=False)
+
+
+def test_spread_guard_switch_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(register_spread={"pop": {"piano@piano": NARROW_PIANO}}).to_dict())
+    kwargs = dict(style="pop", instruments=["piano"], seconds=24, num_return_sequences=2, seed=0, **SPREAD_KWARGS)
+    on_results, off_results = guarded_pipe(**kwargs), guarded_pipe(**kwargs, spread_guard=False)
+    on = [s for r in on_results for s in _window_spreads(r, tok)]
+    off = [s for r in off_results for s in _window_spreads(r, tok)]
+    assert np.median(off) > 60 and np.median(on) < 30, (np.median(on), np.median(off))
+    # the piano plays on as often: the guard moves pitches, not onsets
+    notes = lambda results: sum(len(tok.decode_events(r["ids"]).notes) for r in results)  # noqa: E731
+    assert notes(on_results) > 0.7 * notes(off_results)
+
+
+def test_spread_guard_with_primer_and_blend(guarded_pipe, tmp_path):
+    tok = guarded_pipe.tokenizer
+    vocab = tok.musenet_vocab
+    setattr(guarded_pipe.model.config, CONFIG_KEY,
+            MusicStatistics(register_spread={"pop": {"piano@piano": NARROW_PIANO}, "jazz": {"piano@piano": NARROW_PIANO}}).to_dict())
+    primer = tmp_path / "wide.mid"  # four octaves apart already: its notes count from the first generated one
+    tok.decode_midi(encode_notes([Note(0.25 * i, 0.25 * i + 0.2, PIANO, 36 + 48 * (i % 2), 80) for i in range(12)], vocab)).save(primer)
+    kwargs = dict(style={"pop": 0.5, "jazz": 0.5}, instruments=["piano"], seconds=14, seed=1, **SPREAD_KWARGS)
+    on = np.median(_window_spreads(guarded_pipe(str(primer), **kwargs)[0], tok, after=2.9))
+    off = np.median(_window_spreads(guarded_pipe(str(primer), **kwargs, spread_guard=False)[0], tok, after=2.9))
+    assert off > 60 and on < 30, (on, off)
 
 
 def _sounding_keys(result, tok, after: float = 0.0) -> float:

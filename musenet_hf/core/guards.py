@@ -102,6 +102,24 @@ REGISTER_WINDOW_STEPS = 1000
 REGISTER_MIN_NOTES = 8
 REGISTER_QUANTILES = (0.01, 0.05, 0.95, 0.99)  # hard low, soft low, soft high, hard high
 REGISTER_MAX_PENALTY = 4.0
+# Spread: how widely a pitched family's notes range over the same ten seconds, as the distance in semitones
+# between the SPREAD_PERCENTILES of their pitches (a left hand under a melody spans two octaves or more, one hand
+# alone one). Real solo pop piano (POP909, 10 s windows) spreads 23 semitones at the median and 16 at the 5th
+# percentile; the bundled model's, with every other guard on, 17 at the median, with 38 % of its windows under
+# the real 10th percentile: a right hand without its left. Below the soft narrow quantile of the style's real
+# windows (per ``family@ensemble``), the note-ons farther than half that spread from the window's median pitch
+# gain up to SPREAD_MAX_BONUS nats (all of it at the hard quantile); above the soft wide one, those farther than
+# half of it lose as much. The family's note-ons are then shifted back to their total probability: which
+# pitches change, not whether or when the family plays. Solo pop piano, 24 pieces of 30 s against the default
+# corpus (bench/results/evaluate_bundled_pop_piano_24_pieces_spread_*.md): without the guard its pitch range
+# misses the real median by 1.3 interquartile ranges (case mean shortfall 0.107); with 2 nats 0.35 (0.092);
+# with 4, 0.30 but its pitch-class entropy and polyphony drift off (0.149): far notes the model finds unlikely
+# are often wrong ones. Only solo instruments are held: in the bands of the 9-case grid (24 pieces) the guard
+# moved no median towards the real one (rock trio range 38 -> 42.5, real 38) and the case means moved both
+# ways (rock trio 0.060 -> 0.099, jazz trio 0.059 -> 0.079, pop 4-piece 0.102 -> 0.055).
+SPREAD_PERCENTILES = (10, 90)
+SPREAD_QUANTILES = (0.02, 0.25, 0.75, 0.98)  # hard narrow, soft narrow, soft wide, hard wide
+SPREAD_MAX_BONUS = 2.0
 # Note density: notes a family starts in the last five seconds (a bar or two: long enough that a chord or a
 # fill does not count as a rate, short enough to catch a dense stretch), capped at the corpus's
 # DENSITY_QUANTILE of that family's five-second rates in the windows where it plays.
@@ -126,6 +144,17 @@ ENSEMBLE_MAX_SHARE = 2.0
 ENSEMBLE_MAX_SIZE = 4  # pieces with more instruments count as this many (few real ones, similar rates)
 # Used without statistics: the default corpus's whole train split: (soft, hard) notes/s per ensemble size.
 DEFAULT_ENSEMBLE_NOTES_PER_SECOND = {"2": [8.0, 12.2], "3": [13.6, 19.4], "4": [18.8, 26.0]}
+# The floor: a piece can also thin out below any real ensemble (one pop trio of 24 at 1.7 notes/s over 30 s,
+# its piano 3 notes). While all its families together have started fewer notes in the window than real
+# ensembles of its size do in all but ENSEMBLE_FLOOR_QUANTILE of their five-second windows (the default
+# corpus's train split: 1.08, 2.4 and 3.8 notes/s for 2, 3 and 4+ instruments, medians 7.8, 13.8 and 18.6),
+# every note-on gains up to ENSEMBLE_FLOOR_MAX_BONUS nats, growing linearly as the count falls
+# to none (the entry guard then shares them out among the asked instruments). A piece's first window counts
+# once it is whole: an intro may start sparse.
+ENSEMBLE_FLOOR_QUANTILE = 0.01
+ENSEMBLE_FLOOR_MAX_BONUS = 4.0
+# Used without statistics: the default corpus's whole train split, notes/s per ensemble size.
+DEFAULT_ENSEMBLE_FLOOR_NOTES_PER_SECOND = {"2": 1.08, "3": 2.4, "4": 3.8}
 # Learning these per style as well was measured and dropped: styles differ more than sizes (default corpus,
 # median / upper quartile of 5-second rates: rock trios 20.3 / 27.2, jazz trios 12.6 / 16.6, against 13.6 / 19.4
 # for all trios), and a rock trio held to its own moved its median rate from 14.6 to 19.5 notes/s (real 20.9),
@@ -317,6 +346,9 @@ class MusicStatistics:
         ensemble_busiest_share (`dict[str, list[float]]`): ensemble size -> ``[soft, hard]`` share of the
             busiest family in the notes all its families start over ``DENSITY_WINDOW_STEPS``
             (``DEFAULT_ENSEMBLE_BUSIEST_SHARE`` when empty).
+        ensemble_floor_notes_per_second (`dict[str, float]`): ensemble size -> the ``ENSEMBLE_FLOOR_QUANTILE`` of
+            the notes per second all its families start over ``DENSITY_WINDOW_STEPS``, in the windows where any
+            note starts (``DEFAULT_ENSEMBLE_FLOOR_NOTES_PER_SECOND`` when empty).
         polyphony (`dict[str, dict[str, list[float]]]`): style name -> ensemble (``polyphony_key``: a solo
             family's name, else ``"2"`` .. ``"4"``, 4 meaning 4 or more) -> the cumulative share of the 10 ms
             steps, among those where any pitched key sounds, with at most 1, 2, ... distinct keys sounding, up to
@@ -330,6 +362,11 @@ class MusicStatistics:
         triplet_onset_share (`dict[str, float]`): like ``grid_onset_share``, on the eighth-note triplet grid
             (``TRIPLET_FRACTIONS``): a style not metric on sixteenths is held to the triplets where this reaches
             ``GRID_MIN_SHARE``.
+        register_spread (`dict[str, dict[str, list[float]]]`): style name -> ``"family@ensemble"`` (as in
+            ``note_lengths``) -> ``[hard narrow, soft narrow, soft wide, hard wide]`` semitones, the
+            ``SPREAD_QUANTILES`` of the family's ``window_spread`` over the ``REGISTER_WINDOW_STEPS`` windows where
+            it starts at least ``REGISTER_MIN_NOTES`` notes, in the style's real pieces played by that ensemble
+            (``GRID_MIN_PIECES`` or more); one not listed is free.
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -346,6 +383,8 @@ class MusicStatistics:
     polyphony: dict = field(default_factory=dict)
     note_lengths: dict = field(default_factory=dict)
     triplet_onset_share: dict = field(default_factory=dict)
+    register_spread: dict = field(default_factory=dict)
+    ensemble_floor_notes_per_second: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -365,24 +404,29 @@ class MusicStatistics:
 
     def ensemble_limits(self, size: int) -> tuple[float, float] | None:
         """(soft, hard) notes per second of an ensemble of ``size`` families, or None for one family."""
-        return self._per_size(self.ensemble_notes_per_second or DEFAULT_ENSEMBLE_NOTES_PER_SECOND, size)
+        limits = self._per_size(self.ensemble_notes_per_second or DEFAULT_ENSEMBLE_NOTES_PER_SECOND, size)
+        return None if limits is None else (float(limits[0]), float(limits[1]))
+
+    def ensemble_floor(self, size: int) -> float | None:
+        """The fewest notes per second an ensemble of ``size`` families starts (over ``DENSITY_WINDOW_STEPS``)
+        before ``NoteDensityGuard`` lifts its note-ons, or None for one family."""
+        floor = self._per_size(self.ensemble_floor_notes_per_second or DEFAULT_ENSEMBLE_FLOOR_NOTES_PER_SECOND, size)
+        return None if floor is None else float(floor)
 
     def balance_limits(self, size: int) -> tuple[float, float] | None:
         """(soft, hard) share of the busiest family in an ensemble of ``size`` families' notes, or None for one."""
-        return self._per_size(self.ensemble_busiest_share or DEFAULT_ENSEMBLE_BUSIEST_SHARE, size)
+        shares = self._per_size(self.ensemble_busiest_share or DEFAULT_ENSEMBLE_BUSIEST_SHARE, size)
+        return None if shares is None else (float(shares[0]), float(shares[1]))
 
     @staticmethod
-    def _per_size(table: dict, size: int) -> tuple[float, float] | None:
-        """``table``'s (soft, hard) pair for an ensemble of ``size`` families (None for one family)."""
+    def _per_size(table: dict, size: int):
+        """``table``'s entry for an ensemble of ``size`` families (None for one family)."""
         if size < 2:
             return None
         key = str(min(size, ENSEMBLE_MAX_SIZE))
         while key not in table and int(key) > 2:  # a size the corpus had too few pieces of: the next smaller
             key = str(int(key) - 1)
-        if key not in table:
-            return None
-        soft, hard = table[key]
-        return float(soft), float(hard)
+        return table.get(key)
 
     def to_dict(self) -> dict:
         return {"note_length_seconds": self.note_length_seconds, "drum_hits_per_second": self.drum_hits_per_second,
@@ -391,7 +435,9 @@ class MusicStatistics:
                 "key_onsets_per_second": self.key_onsets_per_second, "register_pitch": self.register_pitch,
                 "grid_onset_share": self.grid_onset_share, "groove_consistency": self.groove_consistency,
                 "ensemble_busiest_share": self.ensemble_busiest_share, "polyphony": self.polyphony,
-                "note_lengths": self.note_lengths, "triplet_onset_share": self.triplet_onset_share}
+                "note_lengths": self.note_lengths, "triplet_onset_share": self.triplet_onset_share,
+                "register_spread": self.register_spread,
+                "ensemble_floor_notes_per_second": self.ensemble_floor_notes_per_second}
 
     def polyphony_cdf(self, style, families: list[str]) -> np.ndarray | None:
         """``[top + 1]`` cumulative shares of sounding time with at most 0, 1, ... ``top`` distinct pitched keys
@@ -434,6 +480,16 @@ class MusicStatistics:
         with note-length distributions and a steady texture (``holds_polyphony``)."""
         weights = style_weights(style)
         return any(self.note_lengths.get(name) for name, w in weights.items() if w > 0) and self.holds_polyphony(style)
+
+    def spread_bounds(self, style, families: list[str], family: str) -> tuple[float, float, float, float] | None:
+        """``(hard narrow, soft narrow, soft wide, hard wide)`` spreads in semitones of ``family``'s real notes
+        when ``families`` (names) play in ``style`` (a name, or a ``{name: weight}`` blend: the weighted mean of its
+        styles' bounds), or None when a weighted style has no figure for them (the family is then left free)."""
+        parts = _blend_parts(self.register_spread, style, f"{family}@{polyphony_key(families)}")
+        if parts is None:
+            return None
+        mixed = sum(w * np.asarray(bounds, dtype=np.float64) for w, bounds in parts) / sum(w for w, _ in parts)
+        return tuple(float(b) for b in mixed)
 
     def groove_target(self, style) -> float | None:
         """The groove consistency real pieces of ``style`` (a name, or a ``{name: weight}`` blend: the weighted
@@ -495,8 +551,8 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         ``MIN_HARD_SECONDS``..``MAX_HARD_SECONDS``), the rate of a piece's busiest drum (its hits over the
         piece's length) at the corpus's ``DRUM_QUANTILE`` of pieces with drums; per family
         the ``DENSITY_QUANTILE`` of its note rates over the ``DENSITY_WINDOW_STEPS`` windows where it plays;
-        per ensemble size (2 to ``ENSEMBLE_MAX_SIZE`` families playing), the ``ENSEMBLE_SOFT_QUANTILE`` and
-        ``ENSEMBLE_HARD_QUANTILE`` of all its notes' rates over the windows where any note starts; per pitched
+        per ensemble size (2 to ``ENSEMBLE_MAX_SIZE`` families playing), the ``ENSEMBLE_FLOOR_QUANTILE``,
+        ``ENSEMBLE_SOFT_QUANTILE`` and ``ENSEMBLE_HARD_QUANTILE`` of all its notes' rates over the windows where any note starts; per pitched
         family, the ``KEY_REPEAT_SOFT_QUANTILE`` and ``KEY_REPEAT_HARD_QUANTILE`` of its busiest key's onset
         rate over the ``KEY_REPEAT_WINDOW_STEPS`` windows where it plays; per pitched family, the
         ``REGISTER_QUANTILES`` of its mean pitch over the ``REGISTER_WINDOW_STEPS`` windows where it starts at
@@ -505,7 +561,10 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         the sixteenths and on the triplets),
         the median groove consistency of those pieces, and per ensemble (``polyphony_key``: a solo instrument
         by its name, else the number of families) the distribution of the distinct pitched keys sounding over
-        the 10 ms steps where any sounds (ensembles with ``GRID_MIN_PIECES`` pieces or more).
+        the 10 ms steps where any sounds (ensembles with ``GRID_MIN_PIECES`` pieces or more); per style and
+        ``family@ensemble``, the distribution of note lengths (``note_lengths``) and the ``SPREAD_QUANTILES`` of
+        the family's ``window_spread`` over the same windows as its register (``register_spread``), each from
+        ``GRID_MIN_PIECES`` pieces or more.
     """
     step = vocab.config.step_seconds
     grid_shares: dict[str, list[float]] = {}
@@ -520,6 +579,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     registers: dict[int, list[np.ndarray]] = {}
     sounding: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, polyphony_key) -> per piece histograms
     durations: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, family@ensemble) -> per piece shares
+    spreads: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, family@ensemble) -> per piece window spreads
     window = DRUM_RATE_WINDOW_STEPS * step
     density_window = DENSITY_WINDOW_STEPS * step
     repeat_window = KEY_REPEAT_WINDOW_STEPS * step
@@ -545,6 +605,8 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             for fam, shares_of_piece in length_shares(notes, step, vocab.drum_index).items():
                 key = (decoded.header.style, f"{vocab.families[fam]}@{players}")
                 durations.setdefault(key, []).append(shares_of_piece)
+            for fam, values in _window_spreads(notes, REGISTER_WINDOW_STEPS * step, vocab.drum_index).items():
+                spreads.setdefault((decoded.header.style, f"{vocab.families[fam]}@{players}"), []).append(values)
         per_family = _window_counts(notes, density_window)
         for fam, per_window in per_family.items():
             rates.setdefault(fam, []).append(per_window / density_window)
@@ -576,12 +638,13 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         values = np.concatenate(parts)
         if len(values) >= MIN_WINDOWS_FOR_DENSITY:
             density[vocab.families[fam]] = round(float(np.quantile(values, DENSITY_QUANTILE)), 2)
-    ensemble = {}
+    ensemble, floors = {}, {}
     for size, parts in sorted(ensembles.items()):
         values = np.concatenate(parts)
         if len(values) >= MIN_WINDOWS_FOR_DENSITY:
-            quantiles = np.quantile(values, [ENSEMBLE_SOFT_QUANTILE, ENSEMBLE_HARD_QUANTILE])
-            ensemble[str(size)] = [round(float(q), 2) for q in quantiles]
+            quantiles = np.quantile(values, [ENSEMBLE_FLOOR_QUANTILE, ENSEMBLE_SOFT_QUANTILE, ENSEMBLE_HARD_QUANTILE])
+            ensemble[str(size)] = [round(float(q), 2) for q in quantiles[1:]]
+            floors[str(size)] = round(float(quantiles[0]), 2)
     balance = {}
     for size, parts in sorted(shares.items()):
         values = np.concatenate(parts)
@@ -620,8 +683,13 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         if len(parts) >= GRID_MIN_PIECES:
             cdf = np.cumsum(np.mean(parts, axis=0))[: len(LENGTH_EDGES_STEPS)]
             note_lengths.setdefault(style, {})[key] = [round(float(c), 4) for c in cdf]
+    register_spread: dict[str, dict[str, list[float]]] = {}
+    for (style, key), parts in sorted(spreads.items()):
+        if len(parts) >= GRID_MIN_PIECES:
+            quantiles = np.quantile(np.concatenate(parts), SPREAD_QUANTILES)
+            register_spread.setdefault(style, {})[key] = [round(float(q), 1) for q in quantiles]
     return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble, key_rates, register, grid, groove,
-                           balance, polyphony, note_lengths, triplet)
+                           balance, polyphony, note_lengths, triplet, register_spread, floors)
 
 
 def groove_consistency(slots: np.ndarray, bars: int, bar: int = GROOVE_BAR_POSITIONS) -> float:
@@ -782,6 +850,24 @@ def _window_mean_pitches(notes, seconds: float, drum_index: int) -> dict[int, np
         full = counts >= REGISTER_MIN_NOTES
         if full.any():
             out[fam] = sums[full] / counts[full]
+    return out
+
+
+def window_spread(pitches) -> float:
+    """The spread of ``pitches`` (MIDI numbers): the distance in semitones between their
+    ``SPREAD_PERCENTILES`` (linear interpolation)."""
+    low, high = np.percentile(np.asarray(pitches, dtype=np.float64), SPREAD_PERCENTILES)
+    return float(high - low)
+
+
+def _window_spreads(notes, seconds: float, drum_index: int) -> dict[int, np.ndarray]:
+    """Per pitched family, the ``window_spread`` of its onsets' pitches in each whole ``seconds`` window where it
+    starts at least ``REGISTER_MIN_NOTES`` notes."""
+    out = {}
+    for fam, windows, slots, pitches in _pitched_windows(notes, seconds, drum_index):
+        spreads = [window_spread(pitches[slots == w]) for w in range(windows) if (slots == w).sum() >= REGISTER_MIN_NOTES]
+        if spreads:
+            out[fam] = np.asarray(spreads)
     return out
 
 
@@ -1148,7 +1234,29 @@ class KeyRepeatGuard(_WindowGuard):
         return out
 
 
-class RegisterGuard(_WindowGuard):
+class _PitchWindowGuard(_WindowGuard):
+    """A guard that reads the pitches each pitched family started in a row's last ``REGISTER_WINDOW_STEPS``
+    (``_RowState.pitches``, trimmed here), for the families in ``held``."""
+
+    span, keep = REGISTER_WINDOW_STEPS, "keep_pitches"
+    held: set = frozenset()
+
+    def _seed(self, row, token: int, step: int) -> None:
+        fam = int(self.vocab.note_family(token))
+        if fam in self.held:
+            pitch = int(self.vocab.pitch(token))
+            row.pitches.setdefault(fam, deque()).appendleft((step, pitch))
+            row.pitch_sums[fam] = row.pitch_sums.get(fam, 0) + pitch
+
+    @staticmethod
+    def _recent(row, fam: int, onsets: deque) -> deque:
+        """``onsets`` (the family's ``(step, pitch)`` deque) without the note-ons before the window."""
+        while onsets and onsets[0][0] <= row.now - REGISTER_WINDOW_STEPS:
+            row.pitch_sums[fam] -= onsets.popleft()[1]
+        return onsets
+
+
+class RegisterGuard(_PitchWindowGuard):
     """Keeps each pitched family in its register: the mean pitch of the notes it started in the last
     ``REGISTER_WINDOW_STEPS`` (once there are ``REGISTER_MIN_NOTES``) is compared with the family's
     ``MusicStatistics.register_pitch`` bounds. Below the soft low bound, the family's note-ons under that bound
@@ -1163,8 +1271,6 @@ class RegisterGuard(_WindowGuard):
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
             note-ons before a slid window count.
     """
-
-    span, keep = REGISTER_WINDOW_STEPS, "keep_pitches"
 
     def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None):
         super().__init__(vocab, histories)
@@ -1181,13 +1287,7 @@ class RegisterGuard(_WindowGuard):
             ids = [(vocab.note_on_id(fam, b, p), p) for b in range(vocab.nbins) for p in range(128)]
             self.low_ids[fam] = torch.tensor([i for i, p in ids if p < soft_low], dtype=torch.long)
             self.high_ids[fam] = torch.tensor([i for i, p in ids if p > soft_high], dtype=torch.long)
-
-    def _seed(self, row, token: int, step: int) -> None:
-        fam = int(self.vocab.note_family(token))
-        if fam in self.bounds:
-            pitch = int(self.vocab.pitch(token))
-            row.pitches.setdefault(fam, deque()).appendleft((step, pitch))
-            row.pitch_sums[fam] = row.pitch_sums.get(fam, 0) + pitch
+        self.held = set(self.bounds)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if not self.bounds:  # a checkpoint without register statistics: nothing to hold, nothing to follow
@@ -1196,8 +1296,7 @@ class RegisterGuard(_WindowGuard):
         out = scores
         for r, row in enumerate(rows):
             for fam, onsets in row.pitches.items():
-                while onsets and onsets[0][0] <= row.now - REGISTER_WINDOW_STEPS:
-                    row.pitch_sums[fam] -= onsets.popleft()[1]
+                onsets = self._recent(row, fam, onsets)
                 bounds = self.bounds.get(fam)
                 if bounds is None or len(onsets) < REGISTER_MIN_NOTES:
                     continue
@@ -1212,6 +1311,75 @@ class RegisterGuard(_WindowGuard):
                 if out is scores:
                     out = scores.clone()
                 out[r, ids] -= REGISTER_MAX_PENALTY * penalty
+        return out
+
+
+class SpreadGuard(_PitchWindowGuard):
+    """Holds how widely each pitched family's notes range: the ``window_spread`` of the pitches it started in the
+    last ``REGISTER_WINDOW_STEPS`` (once there are ``REGISTER_MIN_NOTES``), against the bounds real pieces of the
+    style keep for that family played solo (``MusicStatistics.spread_bounds``; a family without them, and every
+    family of an ensemble, is left free). Narrower than the soft narrow bound, the family's note-ons farther than half that bound from the
+    window's median pitch gain up to ``SPREAD_MAX_BONUS`` nats (linearly, all of it at the hard narrow bound);
+    wider than the soft wide bound, those farther than half of it lose as much. Then all the family's note-ons
+    shift by one amount that gives them back their total probability: the family plays as often and when it
+    would, only its pitches reach wider (or close in). Waits, note-offs and the other families keep their logits.
+
+    Args:
+        vocab (`Vocabulary`): the event vocabulary.
+        statistics (`MusicStatistics`): the checkpoint's statistics.
+        style (`str` or `dict`, defaults to ``"unknown"``): the asked style, a name or a ``{name: weight}`` blend.
+        histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
+            note-ons before a slid window count.
+    """
+
+    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, style="unknown",
+                 histories: list[list[int]] | None = None):
+        super().__init__(vocab, histories)
+        self.statistics, self.style = statistics, style
+        self.held = set(int(f) for f in vocab.pitched)
+        self.bounds: dict[tuple, tuple | None] = {}  # (header families, family) -> spread bounds
+        # family -> its note-on ids (every velocity bin) and their pitches
+        self.on_ids = {fam: torch.tensor([vocab.note_on_id(fam, b, p) for b in range(vocab.nbins) for p in range(128)],
+                                         dtype=torch.long) for fam in self.held}
+        self.on_pitches = torch.arange(128, dtype=torch.float32).repeat(vocab.nbins)
+
+    def _bounds(self, families: list[int], family: int) -> tuple | None:
+        key = (tuple(sorted(set(families))), family)
+        if key not in self.bounds:
+            names = [self.vocab.families[f] for f in key[0]]
+            solo = len(names) == 1  # bands are left free (see SPREAD_MAX_BONUS)
+            self.bounds[key] = self.statistics.spread_bounds(self.style, names, self.vocab.families[family]) if solo else None
+        return self.bounds[key]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        out = scores
+        for r, row in enumerate(self._rows(input_ids)):
+            for fam, onsets in row.pitches.items():
+                onsets = self._recent(row, fam, onsets)
+                bounds = self._bounds(row.families, fam)
+                if bounds is None or len(onsets) < REGISTER_MIN_NOTES:
+                    continue
+                hard_narrow, soft_narrow, soft_wide, hard_wide = bounds
+                pitches = [p for _, p in onsets]
+                spread = window_spread(pitches)
+                if spread < soft_narrow:
+                    sign, half = 1.0, soft_narrow / 2
+                    strength = min((soft_narrow - spread) / max(soft_narrow - hard_narrow, 1.0), 1.0)
+                elif spread > soft_wide:
+                    sign, half = -1.0, soft_wide / 2
+                    strength = min((spread - soft_wide) / max(hard_wide - soft_wide, 1.0), 1.0)
+                else:
+                    continue
+                far = (self.on_pitches - float(np.median(pitches))).abs() > half
+                ids = self.on_ids[fam]
+                logits = out[r, ids]
+                total = torch.logsumexp(logits, 0)
+                if not torch.isfinite(total):  # the family may not play now: nothing to reshape
+                    continue
+                shaped = logits + sign * SPREAD_MAX_BONUS * strength * far
+                if out is scores:
+                    out = scores.clone()
+                out[r, ids] = shaped - (torch.logsumexp(shaped, 0) - total)
         return out
 
 
@@ -1685,6 +1853,10 @@ class NoteDensityGuard(_WindowGuard):
     asked families' note-ons gain what keeps the row's note-on probability (``_rebalance``). Without it a
     4-minute band piece could end as a drum loop under parts playing a note every few seconds.
 
+    And while the ensemble has started fewer notes in a whole window (history included) than its floor
+    (``MusicStatistics.ensemble_floor``), every note-on gains up to ``ENSEMBLE_FLOOR_MAX_BONUS`` nats, all of it
+    with none started: a band does not thin out below what any real one plays.
+
     Args:
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): per-family note-rate caps.
@@ -1703,15 +1875,27 @@ class NoteDensityGuard(_WindowGuard):
         # ensemble size -> (soft, hard) notes in the window
         self.ensemble = {}
         self.balance = {}  # ensemble size -> (soft, hard) share of the busiest family
+        self.floors = {}  # ensemble size -> the fewest notes in the window before note-ons are lifted
         for size in range(2, len(vocab.families) + 1):
             limits = statistics.ensemble_limits(size)
             if limits is not None:
                 self.ensemble[size] = (limits[0] * seconds, max(limits[1] * seconds, limits[0] * seconds + 1))
             if (shares := statistics.balance_limits(size)) is not None:
                 self.balance[size] = shares
+            if (floor := statistics.ensemble_floor(size)) is not None:
+                self.floors[size] = floor * seconds  # notes in the window
+        self.before: list[int] = []  # per row: steps of its piece before the window (from its history)
 
     def _seed(self, row, token: int, step: int) -> None:
         row.onsets.setdefault(int(self.vocab.note_family(token)), deque()).appendleft(step)
+
+    def _rows(self, input_ids: torch.LongTensor) -> list[_RowState]:
+        first = self.tracker.rows is None
+        rows = super()._rows(input_ids)
+        if first:
+            histories = self.histories or [None] * len(rows)
+            self.before = [int(self.vocab.wait_steps(h).sum()) - row.now if h else 0 for row, h in zip(rows, histories)]
+        return rows
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         rows = self._rows(input_ids)
@@ -1729,6 +1913,11 @@ class NoteDensityGuard(_WindowGuard):
             families = set(row.families)
             limits = self.ensemble.get(len(families))
             total = sum(counts.values())
+            floor = self.floors.get(len(families))
+            if floor is not None and total < floor and self.before[r] + row.now >= DENSITY_WINDOW_STEPS:
+                if out is scores:
+                    out = scores.clone()
+                out[r, self.on_ids] += ENSEMBLE_FLOOR_MAX_BONUS * (1.0 - total / floor)
             balance = self.balance.get(len(families))
             if balance is not None and total >= BALANCE_MIN_NOTES:
                 busiest = max(families, key=lambda f: counts.get(f, 0))
@@ -1786,8 +1975,8 @@ def silent_steps(events: list[int], vocab: Vocabulary) -> dict[int, int]:
 
 
 # The pipeline's switches, one per guard, each on by default.
-GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard", "repeat_guard", "register_guard", "grid_guard",
-                 "groove_guard", "polyphony_guard", "duration_guard")
+GUARD_OPTIONS = ("note_guard", "drum_guard", "entry_guard", "density_guard", "repeat_guard", "register_guard", "spread_guard",
+                 "grid_guard", "groove_guard", "polyphony_guard", "duration_guard")
 GUARD_NAMES = tuple(option.removesuffix("_guard") for option in GUARD_OPTIONS)  # as the CLIs' --no-guard takes them
 
 
@@ -1805,21 +1994,23 @@ def guards_off(names) -> dict[str, bool]:
 
 def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: bool = True, drum_guard: bool = True,
                  entry_guard: bool = True, density_guard: bool = True, repeat_guard: bool = True,
-                 register_guard: bool = True, grid_guard: bool = True, groove_guard: bool = True,
-                 polyphony_guard: bool = True, duration_guard: bool = True, histories: list[list[int]] | None = None,
+                 register_guard: bool = True, spread_guard: bool = True, grid_guard: bool = True,
+                 groove_guard: bool = True, polyphony_guard: bool = True, duration_guard: bool = True,
+                 histories: list[list[int]] | None = None,
                  style="unknown", primer_tokens: int | None = None) -> list[LogitsProcessor]:
     """The guards that are switched on, fresh (they keep per-call state), in the order they must run.
 
     Args:
         vocab (`Vocabulary`): the event vocabulary.
         statistics (`MusicStatistics`): the checkpoint's statistics.
-        note_guard / drum_guard / entry_guard / density_guard / repeat_guard / register_guard / grid_guard /
-            groove_guard / polyphony_guard / duration_guard (`bool`, default True): which guards to use (the grid
+        note_guard / drum_guard / entry_guard / density_guard / repeat_guard / register_guard / spread_guard /
+            grid_guard / groove_guard / polyphony_guard / duration_guard (`bool`, default True): which guards to
+            use (the spread guard only for a style with spread bounds, the grid
             guard only for a style metric on sixteenths or triplets, the groove guard only on sixteenths, the
             polyphony guard only for a style with a steady texture, the
             duration guard only for a style with note-length distributions).
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
-            entry, drum, density, repeat, register and grid guards read what came before a slid window from them.
+            entry, drum, density, repeat, register, spread and grid guards read what came before a slid window from them.
         style (`str` or `dict`, defaults to ``"unknown"``): the asked style, a name or a ``{name: weight}`` blend
             (``MusicStatistics.metric``).
         primer_tokens (`int`, *optional*): the primer's events at the start of each history: the grid and groove
@@ -1832,6 +2023,8 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
         guards.append(KeyRepeatGuard(vocab, statistics, histories=histories))
     if register_guard:  # likewise: the entry guard shares out the family's note-ons the register leaves likely
         guards.append(RegisterGuard(vocab, statistics, histories=histories))
+    if spread_guard and any(statistics.register_spread.get(name) for name, w in style_weights(style).items() if w > 0):
+        guards.append(SpreadGuard(vocab, statistics, style, histories=histories))
     if polyphony_guard and statistics.holds_polyphony(style):  # before the entry guard: it shares out what is left
         guards.append(PolyphonyGuard(vocab, statistics, style))
     if duration_guard and statistics.holds_note_lengths(style):

@@ -150,6 +150,12 @@ class MidiGenerationPipeline(Pipeline):
         register_guard: True (default) lowers the notes of an instrument whose last ten seconds sit, on average,
             below (above) the corpus's 5th (95th) percentile for it, beyond that bound: no piano sinking into
             the bass over a long piece.
+        spread_guard: True (default) holds how widely a solo instrument's notes of the last ten seconds range
+            (the distance between the 10th and 90th percentile of their pitches) to the bounds real solo pieces
+            of the style keep (the checkpoint's ``register_spread``; ensembles are left free): a piece narrower
+            than all but a quarter of the real ones favours the notes far from its middle, one wider than all
+            but a quarter holds them back; the instrument plays as often: a pop piano keeps its left hand under
+            the melody.
         grid_guard: True (default) makes note-ons off the sixteenth-note grid of the header's tempo, and waits
             landing off it, much less likely, in styles whose real pieces are
             metric (the checkpoint's ``grid_onset_share``; a primer keeps its own phase, a rubato one is left
@@ -217,7 +223,7 @@ class MidiGenerationPipeline(Pipeline):
     def preprocess(self, primer=None, style="unknown", instruments=None, seconds=DEFAULT_SECONDS, primer_seconds=None,
                    primer_notes=None, bpm=None, strict_instruments=True, allow_early_end=False, num_return_sequences=1,
                    note_guard=True, drum_guard=True, entry_guard=True, density_guard=True, repeat_guard=True,
-                   register_guard=True, grid_guard=True, groove_guard=True, polyphony_guard=True,
+                   register_guard=True, spread_guard=True, grid_guard=True, groove_guard=True, polyphony_guard=True,
                    duration_guard=True):
         vocab = self.tokenizer.musenet_vocab
         seconds = check_argument("seconds", seconds)
@@ -243,6 +249,7 @@ class MidiGenerationPipeline(Pipeline):
             style=style, guards=self._guards(style, len(events), note_guard=bool(note_guard), drum_guard=bool(drum_guard),
                                              entry_guard=bool(entry_guard), density_guard=bool(density_guard),
                                              repeat_guard=bool(repeat_guard), register_guard=bool(register_guard),
+                                             spread_guard=bool(spread_guard),
                                              grid_guard=bool(grid_guard), groove_guard=bool(groove_guard),
                                              polyphony_guard=bool(polyphony_guard),
                                              duration_guard=bool(duration_guard)),
