@@ -473,7 +473,7 @@ class MusicStatistics:
         parts = _blend_parts(self.note_lengths, style, f"{family}@{polyphony_key(families)}")
         if parts is None:
             return None
-        return sum(w * np.asarray(cdf, dtype=np.float64) for w, cdf in parts) / sum(w for w, _ in parts)
+        return _blend_mean(parts)
 
     def holds_note_lengths(self, style) -> bool:
         """Whether the duration guard holds any ensemble of ``style`` (a name or a ``{name: weight}`` blend): one
@@ -488,8 +488,7 @@ class MusicStatistics:
         parts = _blend_parts(self.register_spread, style, f"{family}@{polyphony_key(families)}")
         if parts is None:
             return None
-        mixed = sum(w * np.asarray(bounds, dtype=np.float64) for w, bounds in parts) / sum(w for w, _ in parts)
-        return tuple(float(b) for b in mixed)
+        return tuple(float(b) for b in _blend_mean(parts))
 
     def groove_target(self, style) -> float | None:
         """The groove consistency real pieces of ``style`` (a name, or a ``{name: weight}`` blend: the weighted
@@ -766,6 +765,11 @@ def _blend_parts(table: dict, style, key: str) -> list[tuple[float, list]] | Non
     return None if not parts or any(value is None for _, value in parts) else parts
 
 
+def _blend_mean(parts: list[tuple[float, list]]) -> np.ndarray:
+    """The weighted mean of ``_blend_parts``' equally long figures."""
+    return sum(w * np.asarray(value, dtype=np.float64) for w, value in parts) / sum(w for w, _ in parts)
+
+
 def polyphony_key(families: list[str]) -> str:
     """The ensemble a polyphony distribution is kept for: a solo instrument by its name (a violin does not
     sound a piano's chords), an ensemble by its size (``"2"`` .. ``"4"``, 4 meaning 4 or more)."""
@@ -865,7 +869,7 @@ def _window_spreads(notes, seconds: float, drum_index: int) -> dict[int, np.ndar
     starts at least ``REGISTER_MIN_NOTES`` notes."""
     out = {}
     for fam, windows, slots, pitches in _pitched_windows(notes, seconds, drum_index):
-        spreads = [window_spread(pitches[slots == w]) for w in range(windows) if (slots == w).sum() >= REGISTER_MIN_NOTES]
+        spreads = [window_spread(p) for p in (pitches[slots == w] for w in range(windows)) if len(p) >= REGISTER_MIN_NOTES]
         if spreads:
             out[fam] = np.asarray(spreads)
     return out
@@ -1338,10 +1342,11 @@ class SpreadGuard(_PitchWindowGuard):
         self.statistics, self.style = statistics, style
         self.held = set(int(f) for f in vocab.pitched)
         self.bounds: dict[tuple, tuple | None] = {}  # (header families, family) -> spread bounds
-        # family -> its note-on ids (every velocity bin) and their pitches
-        self.on_ids = {fam: torch.tensor([vocab.note_on_id(fam, b, p) for b in range(vocab.nbins) for p in range(128)],
-                                         dtype=torch.long) for fam in self.held}
-        self.on_pitches = torch.arange(128, dtype=torch.float32).repeat(vocab.nbins)
+        # the pitch of each id of a family's ``note_on_range`` (velocity bin-major, pitch-minor)
+        self.on_pitches = torch.arange(NUM_PITCHES, dtype=torch.float32).repeat(vocab.nbins)
+        # (row, family) -> (its window's (length, first step, last step), spread, median pitch): the window only
+        # changes when a note-on joins it or the oldest onset step leaves it, so most steps reuse the figures
+        self.measured: dict[tuple[int, int], tuple[tuple, float, float]] = {}
 
     def _bounds(self, families: list[int], family: int) -> tuple | None:
         key = (tuple(sorted(set(families))), family)
@@ -1351,8 +1356,17 @@ class SpreadGuard(_PitchWindowGuard):
             self.bounds[key] = self.statistics.spread_bounds(self.style, names, self.vocab.families[family]) if solo else None
         return self.bounds[key]
 
+    def _measure(self, r: int, fam: int, onsets: deque) -> tuple[float, float]:
+        """``(window_spread, median pitch)`` of row ``r``'s ``onsets`` of family ``fam`` (a non-empty window)."""
+        state = (len(onsets), onsets[0][0], onsets[-1][0])
+        cached = self.measured.get((r, fam))
+        if cached is None or cached[0] != state:
+            pitches = np.fromiter((p for _, p in onsets), dtype=np.float64, count=len(onsets))
+            cached = self.measured[(r, fam)] = (state, window_spread(pitches), float(np.median(pitches)))
+        return cached[1], cached[2]
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        out = scores
+        acting: dict[int, list[tuple[int, float, float, float]]] = {}  # family -> (row, median, half, bonus)
         for r, row in enumerate(self._rows(input_ids)):
             for fam, onsets in row.pitches.items():
                 onsets = self._recent(row, fam, onsets)
@@ -1360,26 +1374,27 @@ class SpreadGuard(_PitchWindowGuard):
                 if bounds is None or len(onsets) < REGISTER_MIN_NOTES:
                     continue
                 hard_narrow, soft_narrow, soft_wide, hard_wide = bounds
-                pitches = [p for _, p in onsets]
-                spread = window_spread(pitches)
+                spread, median = self._measure(r, fam, onsets)
                 if spread < soft_narrow:
-                    sign, half = 1.0, soft_narrow / 2
                     strength = min((soft_narrow - spread) / max(soft_narrow - hard_narrow, 1.0), 1.0)
+                    acting.setdefault(fam, []).append((r, median, soft_narrow / 2, SPREAD_MAX_BONUS * strength))
                 elif spread > soft_wide:
-                    sign, half = -1.0, soft_wide / 2
                     strength = min((spread - soft_wide) / max(hard_wide - soft_wide, 1.0), 1.0)
-                else:
-                    continue
-                far = (self.on_pitches - float(np.median(pitches))).abs() > half
-                ids = self.on_ids[fam]
-                logits = out[r, ids]
-                total = torch.logsumexp(logits, 0)
-                if not torch.isfinite(total):  # the family may not play now: nothing to reshape
-                    continue
-                shaped = logits + sign * SPREAD_MAX_BONUS * strength * far
+                    acting.setdefault(fam, []).append((r, median, soft_wide / 2, -SPREAD_MAX_BONUS * strength))
+        out = scores
+        for fam, items in acting.items():  # the acting rows of one family together: [rows, family note-ons]
+            rows, medians, halves, bonuses = (torch.tensor(column) for column in zip(*items))
+            ids = self.vocab.note_on_range(fam)
+            logits = scores[rows, ids]
+            total = torch.logsumexp(logits, 1, keepdim=True)
+            far = (self.on_pitches - medians[:, None].float()).abs() > halves[:, None]
+            shaped = logits + bonuses[:, None].float() * far
+            shaped = shaped - (torch.logsumexp(shaped, 1, keepdim=True) - total)
+            playable = torch.isfinite(total[:, 0])  # a row whose family may not play now: nothing to reshape
+            if playable.any():
                 if out is scores:
                     out = scores.clone()
-                out[r, ids] = shaped - (torch.logsumexp(shaped, 0) - total)
+                out[rows[playable], ids] = shaped[playable]
         return out
 
 
