@@ -484,7 +484,10 @@ class MusicStatistics:
     def spread_bounds(self, style, families: list[str], family: str) -> tuple[float, float, float, float] | None:
         """``(hard narrow, soft narrow, soft wide, hard wide)`` spreads in semitones of ``family``'s real notes
         when ``families`` (names) play in ``style`` (a name, or a ``{name: weight}`` blend: the weighted mean of its
-        styles' bounds), or None when a weighted style has no figure for them (the family is then left free)."""
+        styles' bounds), or None when a weighted style has no figure for them, or when ``families`` are an
+        ensemble (bands are left free: see ``SPREAD_MAX_BONUS``); the family is then left free."""
+        if len(families) != 1:
+            return None
         parts = _blend_parts(self.register_spread, style, f"{family}@{polyphony_key(families)}")
         if parts is None:
             return None
@@ -1321,7 +1324,7 @@ class RegisterGuard(_PitchWindowGuard):
 class SpreadGuard(_PitchWindowGuard):
     """Holds how widely each pitched family's notes range: the ``window_spread`` of the pitches it started in the
     last ``REGISTER_WINDOW_STEPS`` (once there are ``REGISTER_MIN_NOTES``), against the bounds real pieces of the
-    style keep for that family played solo (``MusicStatistics.spread_bounds``; a family without them, and every
+    style keep for that family played solo (``MusicStatistics.spread_bounds``: a family without them, and every
     family of an ensemble, is left free). Narrower than the soft narrow bound, the family's note-ons farther than half that bound from the
     window's median pitch gain up to ``SPREAD_MAX_BONUS`` nats (linearly, all of it at the hard narrow bound);
     wider than the soft wide bound, those farther than half of it lose as much. Then all the family's note-ons
@@ -1352,8 +1355,7 @@ class SpreadGuard(_PitchWindowGuard):
         key = (tuple(sorted(set(families))), family)
         if key not in self.bounds:
             names = [self.vocab.families[f] for f in key[0]]
-            solo = len(names) == 1  # bands are left free (see SPREAD_MAX_BONUS)
-            self.bounds[key] = self.statistics.spread_bounds(self.style, names, self.vocab.families[family]) if solo else None
+            self.bounds[key] = self.statistics.spread_bounds(self.style, names, self.vocab.families[family])
         return self.bounds[key]
 
     def _measure(self, r: int, fam: int, onsets: deque) -> tuple[float, float]:
