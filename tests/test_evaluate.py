@@ -10,10 +10,12 @@ from corpus_fixtures import write_band, write_song
 from musenet_hf.core.midi_io import Note
 from musenet_hf.evaluation.evaluate import (
     MIN_MATCHED_CLIPS,
+    REFERENCE_MATCHES,
     Case,
     RealPiece,
     Reference,
     evaluate,
+    lasts,
     load_cases,
     load_reference,
     reference_clips,
@@ -167,6 +169,23 @@ def test_reference_clips_match_the_instruments_then_widen(tmp_path):
     assert rule == "pop, any instruments" and len(clips) == n + 1  # every pop test piece
     with pytest.raises(ValueError, match="reference_match"):
         reference_clips(ref, Case("pop", BAND), BAND, seconds=4.0, match="genre")
+
+
+def test_reference_clips_take_pieces_that_last_the_clip(tmp_path):
+    n = MIN_MATCHED_CLIPS
+    lasting = [band_piece("folk", [0], f"long-{i}") for i in range(n)]  # 8 s of music each
+    short = [RealPiece("folk", [note for note in p.notes if note.start < 3.0], 120.0, [], f"short-{i}")
+             for i, p in enumerate(lasting)]  # 3 s, then nothing
+    assert lasts(lasting[0], 8.0) and not lasts(short[0], 8.0) and lasts(short[0], 3.0)
+    ref = Reference([], short + lasting, BAND, "fixture")
+    for match in REFERENCE_MATCHES:
+        clips, _ = reference_clips(ref, Case("folk", ["piano"]), BAND, seconds=8.0, match=match)
+        assert sorted(c.name for c in clips) == sorted(p.name for p in lasting), match
+    # too few pieces last the clip: the short ones are taken too, rather than widening or coming back empty
+    ref = Reference([], short + lasting[: n - 1], BAND, "fixture")
+    for match in REFERENCE_MATCHES:
+        clips, rule = reference_clips(ref, Case("folk", ["piano"]), BAND, seconds=8.0, match=match)
+        assert len(clips) == 2 * n - 1 and rule.startswith("folk"), match
 
 
 def test_cases_file(tmp_path):

@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--reference-match", choices=ev.REFERENCE_MATCHES, default="instrumentation",
                    help="real clips per case: of its style with exactly its instruments where there are enough "
                         f"(>= {ev.MIN_MATCHED_CLIPS}), else those instruments in any style, else the style alone; "
-                        "or 'style': every clip of the style")
+                        "or 'style': every clip of the style; either way from pieces that last the clip where there are enough")
     p.add_argument("--no-guards", action="store_true",
                    help="generate with the pipeline's music guards off (" + ", ".join(GUARD_NAMES) + "), to measure them")
     p.add_argument("--no-guard", action="append", default=[], choices=GUARD_NAMES,
