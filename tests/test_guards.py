@@ -502,6 +502,29 @@ def test_music_statistics_learns_grid_shares_per_style(tokenizer):
     assert stats.triplet_onset_share["pop"] == 0.5 and stats.triplet_onset_share["jazz"] < 0.6
 
 
+def test_music_statistics_learns_the_groove_of_each_style_and_ensemble(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    pieces = []
+    quarters = [Note(0.5 * q, 0.5 * q + 0.4, PIANO, 60 + q % 5, 80) for q in range(32)]  # 8 bars, each alike
+    for _ in range(5):
+        pieces.append(encode_notes(quarters, vocab, Header("pop", [PIANO], 120)))
+        # a band whose every other bar adds an eighth on the third beat (and a bass note on each bar line)
+        band = quarters + [Note(2.0 * b + 1.25, 2.0 * b + 1.45, PIANO, 64, 80) for b in (1, 3, 5, 7)]
+        band += [Note(2.0 * b, 2.0 * b + 1.0, BASS, 40, 80) for b in range(8)]
+        pieces.append(encode_notes(sorted(band, key=lambda n: n.start), vocab, Header("pop", [PIANO, BASS], 120)))
+        pieces.append(encode_notes(quarters, vocab, Header("rock", [PIANO], 120)))
+    stats = music_statistics(pieces, vocab)
+    band_groove = 1 - 7 / (16 * 7)  # 7 changed bar pairs of 7, one position each
+    assert stats.ensemble_groove_consistency["pop"] == {"piano": 1.0, "2": pytest.approx(band_groove, abs=1e-3)}
+    assert stats.groove_target("pop", ["piano"]) == 1.0
+    assert stats.groove_target("pop", ["piano", "bass"]) == pytest.approx(band_groove, abs=1e-3)
+    # no figure for that ensemble, or none asked: the style's, over all its pieces
+    assert stats.groove_target("pop", ["piano", "bass", "drums"]) == stats.groove_target("pop") == stats.groove_consistency["pop"]
+    # a blend: each style's figure for the ensemble where it has one
+    assert stats.groove_target({"pop": 0.5, "rock": 0.5}, ["piano", "bass"]) == pytest.approx((band_groove + 1.0) / 2, abs=1e-3)
+    assert MusicStatistics(**stats.to_dict()) == stats
+
+
 def test_swung_styles_are_held_to_the_triplet_grid(tokenizer):
     vocab = tokenizer.musenet_vocab
     swung = [Note(0.5 * k + d, 0.5 * k + d + 0.1, PIANO, 60 + k % 7, 80) for k in range(24) for d in (0.0, 1 / 3)]
@@ -731,6 +754,21 @@ def test_groove_guard_leaves_a_row_that_repeats_enough_alone_and_reads_the_bars_
     assert torch.equal(GrooveGuard(vocab, 0.9)(window, scores), scores)
 
 
+def test_groove_guard_holds_each_row_to_the_groove_of_its_instruments(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    scores = torch.zeros(1, vocab.size)
+    on = vocab.note_on_id(PIANO, 4, 60)
+    offbeats = [vocab.wait_id(25)] + [on, vocab.wait_id(50)] * 3 + [on, vocab.wait_id(25)]
+    varied = _quarters(vocab, 1) + offbeats + _quarters(vocab, 1) + offbeats  # consistency under 0.95
+    target = {("piano",): 0.95, ("piano", "bass"): 0.5}.get  # a solo piano's groove, and a duo's; none else
+    solo = GrooveGuard(vocab, lambda names: target(tuple(names)))(_prompt(vocab, [PIANO], varied), scores)
+    assert (solo[0, vocab.note_on_range(PIANO)] == -GROOVE_PENALTY).all()
+    duo = GrooveGuard(vocab, lambda names: target(tuple(names)))(_prompt(vocab, [PIANO, BASS], varied), scores)
+    assert torch.equal(duo, scores)  # above the duo's groove: left alone
+    trio = GrooveGuard(vocab, lambda names: target(tuple(names)))(_prompt(vocab, [PIANO, BASS, DRUMS], varied), scores)
+    assert torch.equal(trio, scores)  # no groove for that ensemble: left alone
+
+
 def _grid_share(result, tok, after: float = 0.0, phase: float = 0.0, fractions=GRID_FRACTIONS) -> float:
     """Share of a result's distinct onsets (at ``after`` seconds or later) on the grid (sixteenths, or the
     given beat ``fractions``) of its header tempo whose origin is ``phase`` steps."""
@@ -791,6 +829,19 @@ def test_groove_guard_switch_across_slides(guarded_pipe):
     tok = guarded_pipe.tokenizer
     setattr(guarded_pipe.model.config, CONFIG_KEY,
             MusicStatistics(grid_onset_share={"pop": 0.95}, groove_consistency={"pop": 0.95}).to_dict())
+    kwargs = dict(style="pop", instruments=["piano"], seconds=16, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
+    on = [_groove(r, tok) for r in guarded_pipe(**kwargs)]
+    off = [_groove(r, tok) for r in guarded_pipe(**kwargs, groove_guard=False)]
+    assert min(on) > max(off) + 0.1, (on, off)
+
+
+def test_groove_guard_takes_the_ensemble_groove_in_the_pipeline(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    # the style's groove asks for nothing; its solo piano's asks for a groove that holds
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(
+        grid_onset_share={"pop": 0.95}, groove_consistency={"pop": 0.0},
+        ensemble_groove_consistency={"pop": {"piano": 0.95}}).to_dict())
     kwargs = dict(style="pop", instruments=["piano"], seconds=16, num_return_sequences=2, seed=0,
                   note_guard=False, drum_guard=False, entry_guard=False, density_guard=False)
     on = [_groove(r, tok) for r in guarded_pipe(**kwargs)]

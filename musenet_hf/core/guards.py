@@ -40,6 +40,7 @@ remote code: package imports are relative only.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass, field, fields, replace
@@ -367,6 +368,10 @@ class MusicStatistics:
             ``SPREAD_QUANTILES`` of the family's ``window_spread`` over the ``REGISTER_WINDOW_STEPS`` windows where
             it starts at least ``REGISTER_MIN_NOTES`` notes, in the style's real pieces played by that ensemble
             (``GRID_MIN_PIECES`` or more); one not listed is free.
+        ensemble_groove_consistency (`dict[str, dict[str, float]]`): style name -> ensemble (``polyphony_key``)
+            -> the median groove consistency of the style's real pieces played by that ensemble
+            (``GRID_MIN_PIECES`` or more); where listed, ``groove_target`` holds a row of those instruments to
+            it rather than to the style's ``groove_consistency`` (pop: POP909's piano 0.83, pop bands 0.87-0.96).
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -385,6 +390,7 @@ class MusicStatistics:
     triplet_onset_share: dict = field(default_factory=dict)
     register_spread: dict = field(default_factory=dict)
     ensemble_floor_notes_per_second: dict = field(default_factory=dict)
+    ensemble_groove_consistency: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -437,7 +443,8 @@ class MusicStatistics:
                 "ensemble_busiest_share": self.ensemble_busiest_share, "polyphony": self.polyphony,
                 "note_lengths": self.note_lengths, "triplet_onset_share": self.triplet_onset_share,
                 "register_spread": self.register_spread,
-                "ensemble_floor_notes_per_second": self.ensemble_floor_notes_per_second}
+                "ensemble_floor_notes_per_second": self.ensemble_floor_notes_per_second,
+                "ensemble_groove_consistency": self.ensemble_groove_consistency}
 
     def polyphony_cdf(self, style, families: list[str]) -> np.ndarray | None:
         """``[top + 1]`` cumulative shares of sounding time with at most 0, 1, ... ``top`` distinct pitched keys
@@ -493,14 +500,20 @@ class MusicStatistics:
             return None
         return tuple(float(b) for b in _blend_mean(parts))
 
-    def groove_target(self, style) -> float | None:
+    def groove_target(self, style, families: list[str] | None = None) -> float | None:
         """The groove consistency real pieces of ``style`` (a name, or a ``{name: weight}`` blend: the weighted
-        mean over the blended styles that have one) keep, or None when no style of it has a figure."""
-        weights = style_weights(style)
-        known = {name: w for name, w in weights.items() if name in self.groove_consistency and w > 0}
+        mean over the blended styles that have one) keep, or None when no style of it has a figure. With the
+        asked ``families``, each style's figure for that ensemble (``ensemble_groove_consistency``) where it
+        has one."""
+        key = polyphony_key(families) if families else None
+        known = {}
+        for name, w in style_weights(style).items():
+            value = self.ensemble_groove_consistency.get(name, {}).get(key, self.groove_consistency.get(name))
+            if value is not None and w > 0:
+                known[name] = (w, float(value))
         if not known:
             return None
-        return sum(w * float(self.groove_consistency[name]) for name, w in known.items()) / sum(known.values())
+        return sum(w * value for w, value in known.values()) / sum(w for w, _ in known.values())
 
     def metric(self, style) -> bool:
         """Whether pieces in ``style`` (a name, or a ``{name: weight}`` blend: the weighted mean share) put
@@ -561,7 +574,8 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         least ``REGISTER_MIN_NOTES`` notes; per style seen in ``GRID_MIN_PIECES`` pieces or more, the median of
         its pieces' ``grid_fit`` shares of their distinct onsets (pieces with ``GRID_MIN_ONSETS`` or more; on
         the sixteenths and on the triplets),
-        the median groove consistency of those pieces, and per ensemble (``polyphony_key``: a solo instrument
+        the median groove consistency of those pieces (overall, and per ensemble played by ``GRID_MIN_PIECES``
+        of them or more), and per ensemble (``polyphony_key``: a solo instrument
         by its name, else the number of families) the distribution of the distinct pitched keys sounding over
         the 10 ms steps where any sounds (ensembles with ``GRID_MIN_PIECES`` pieces or more); per style and
         ``family@ensemble``, the distribution of note lengths (``note_lengths``) and the ``SPREAD_QUANTILES`` of
@@ -572,6 +586,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     grid_shares: dict[str, list[float]] = {}
     triplet_shares: dict[str, list[float]] = {}
     grooves: dict[str, list[float]] = {}
+    ensemble_grooves: dict[tuple[str, str], list[float]] = {}  # (style, polyphony_key) -> per piece
     lengths: dict[int, list[float]] = {}
     drum_peaks: list[float] = []
     rates: dict[int, list[np.ndarray]] = {}
@@ -595,7 +610,10 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             triplet_shares.setdefault(decoded.header.style, []).append(grid_fit(onsets, beat, TRIPLET_FRACTIONS)[0])
             sixteenth = beat / len(GRID_FRACTIONS)
             bars = math.ceil(max(n.end for n in notes) / step / (sixteenth * GROOVE_BAR_POSITIONS) - 1e-9)
-            grooves.setdefault(decoded.header.style, []).append(groove_consistency(np.rint(onsets / sixteenth), bars))
+            groove = groove_consistency(np.rint(onsets / sixteenth), bars)
+            grooves.setdefault(decoded.header.style, []).append(groove)
+            players = polyphony_key([vocab.families[f] for f in sorted({n.family for n in notes})])
+            ensemble_grooves.setdefault((decoded.header.style, players), []).append(groove)
         for fam, busiest in _busiest_key_counts(notes, repeat_window, vocab.drum_index).items():
             repeats.setdefault(fam, []).append(busiest / repeat_window)
         for fam, means in _window_mean_pitches(notes, REGISTER_WINDOW_STEPS * step, vocab.drum_index).items():
@@ -672,6 +690,11 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         values = np.asarray(values)[np.isfinite(values)]
         if len(values) >= GRID_MIN_PIECES:
             groove[style] = round(float(np.median(values)), 3)
+    ensemble_groove: dict[str, dict[str, float]] = {}
+    for (style, players), values in sorted(ensemble_grooves.items()):
+        values = np.asarray(values)[np.isfinite(values)]
+        if len(values) >= GRID_MIN_PIECES:
+            ensemble_groove.setdefault(style, {})[players] = round(float(np.median(values)), 3)
     polyphony: dict[str, dict[str, list[float]]] = {}
     for (style, players), parts in sorted(sounding.items()):
         parts = [h / h.sum() for h in parts if h.sum() > 0]  # each piece weighs the same, however long
@@ -691,7 +714,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             quantiles = np.quantile(np.concatenate(parts), SPREAD_QUANTILES)
             register_spread.setdefault(style, {})[key] = [round(float(q), 1) for q in quantiles]
     return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble, key_rates, register, grid, groove,
-                           balance, polyphony, note_lengths, triplet, register_spread, floors)
+                           balance, polyphony, note_lengths, triplet, register_spread, floors, ensemble_groove)
 
 
 def groove_consistency(slots: np.ndarray, bars: int, bar: int = GROOVE_BAR_POSITIONS) -> float:
@@ -1648,7 +1671,8 @@ class GridGuard(LogitsProcessor):
 
 
 class GrooveGuard(GridGuard):
-    """Keeps a groove: while a row repeats its bar-to-bar onset pattern less than real pieces of its style do,
+    """Keeps a groove: while a row repeats its bar-to-bar onset pattern less than real pieces of its style (played
+    by its instruments, where the corpus has them) do,
     each family is nudged to start notes where it started them one bar earlier, on the sixteenth grid
     (``GridGuard``'s grid and phase).
 
@@ -1662,15 +1686,17 @@ class GrooveGuard(GridGuard):
 
     Args:
         vocab (`Vocabulary`): the event vocabulary.
-        target (`float`): the groove consistency to hold a row at (``MusicStatistics.groove_target``).
+        target (`float` or `callable`): the groove consistency to hold a row at, or a function of a row's header
+            families (their names) that gives it (``MusicStatistics.groove_target``; None leaves the row alone).
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``).
         primer_tokens (`int`, *optional*): the primer's events at the start of each history (see ``GridGuard``).
     """
 
-    def __init__(self, vocab: Vocabulary, target: float, histories: list[list[int]] | None = None,
+    def __init__(self, vocab: Vocabulary, target, histories: list[list[int]] | None = None,
                  primer_tokens: int | None = None):
         super().__init__(vocab, histories, primer_tokens=primer_tokens)
-        self.target = float(target)
+        self.target = target
+        self.targets: list[float | None] = []  # per row
         self.tracker.keep_onsets = True
         self.bar = GROOVE_BAR_POSITIONS
         self.slots: list[dict[int, set[int]]] = []  # per row: family -> grid positions of its recent onsets
@@ -1682,11 +1708,19 @@ class GrooveGuard(GridGuard):
         histories = self.histories or [None] * len(rows)
         self.slots = [{} for _ in rows]
         self.echoing = [(None, True)] * len(rows)
+        self.targets = [self._target(row) for row in rows]
         for row, history, grid in zip(rows, histories, self.grids):
             if history and grid:  # the bars before a slid window count as the window's own
                 span = int((GROOVE_MEASURE_BARS + 1) * GROOVE_BAR_BEATS * grid[0]) + 1
                 for token, step in note_ons_before_window(history, self.vocab, row.now, span):
                     row.onsets.setdefault(int(self.vocab.note_family(token)), deque()).append(step)
+
+    def _target(self, row: _RowState) -> float | None:
+        """The groove consistency row ``row`` is held to (``target``, or what it gives for the row's families)."""
+        if not callable(self.target):
+            return float(self.target)
+        target = self.target([self.vocab.families[f] for f in sorted(set(row.families))])
+        return None if target is None else float(target)
 
     def _echo(self, r: int, slots: dict[int, set[int]], cur: int) -> bool:
         """Whether row ``r``'s last ``GROOVE_MEASURE_BARS`` complete bars repeat less than the target (worked
@@ -1712,7 +1746,7 @@ class GrooveGuard(GridGuard):
             echo = True
             if first >= 0:
                 onsets = np.array(sorted(set().union(*slots.values())), dtype=np.int64) - first * self.bar
-                echo = groove_consistency(onsets, GROOVE_MEASURE_BARS, self.bar) < self.target
+                echo = groove_consistency(onsets, GROOVE_MEASURE_BARS, self.bar) < self.targets[r]
             self.echoing[r] = (current_bar, echo)
         return echo
 
@@ -1726,6 +1760,8 @@ class GrooveGuard(GridGuard):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         out = scores
         for r, row, beat, origin in self._gridded_rows(input_ids):
+            if self.targets[r] is None:
+                continue
             slots = self.slots[r]
             for fam, steps in row.onsets.items():  # the tracker's new onsets, moved onto the grid
                 while steps:
@@ -2062,8 +2098,9 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
     fractions = statistics.grid_fractions(style)
     if grid_guard and fractions:  # before the entry guard: it shares out the on-grid note-ons
         guards.append(GridGuard(vocab, histories=histories, primer_tokens=primer_tokens, fractions=fractions))
-    target = statistics.groove_target(style)
-    if groove_guard and statistics.metric(style) and target is not None:
+    if groove_guard and statistics.metric(style) and statistics.groove_target(style) is not None:
+        # each row to the groove of its style played by its instruments, where the corpus has one
+        target = functools.partial(statistics.groove_target, style)
         guards.append(GrooveGuard(vocab, target, histories=histories, primer_tokens=primer_tokens))
     if entry_guard:
         guards.append(InstrumentEntryGuard(vocab, histories=histories))

@@ -163,7 +163,8 @@ class MidiGenerationPipeline(Pipeline):
             instead (``triplet_onset_share``: jazz) is held to those.
         groove_guard: True (default), in the styles metric on sixteenths, nudges each instrument to start notes where it started
             them one bar (4 beats) earlier, while the piece repeats its bar-to-bar rhythm less than real pieces
-            of the style do (the checkpoint's ``groove_consistency``): a groove that holds.
+            of the style played by those instruments do (the checkpoint's ``ensemble_groove_consistency``, else its
+            ``groove_consistency``): a groove that holds.
         polyphony_guard: True (default) holds the number of distinct keys sounding at once to the distribution
             real pieces of the style with as many instruments keep (the checkpoint's ``polyphony``): a piece that
             has recently dwelt at this few keys more than real ones do adds a voice before time moves on, one
