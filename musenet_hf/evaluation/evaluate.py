@@ -249,22 +249,29 @@ def reference_clips(ref: Reference, case: Case, instruments: list[str], seconds:
         asked = {instruments.index(name) for name in case.instruments}
         played = " + ".join(case.instruments)
         for style, rule in ((case.style, f"{case.style}, exactly {played}"), (None, f"any style, exactly {played}")):
-            for full in (True, False):
-                clips = []
-                for piece in ref.test + ref.train:
-                    if (style is None or piece.style == style) and asked <= piece.families and (not full or lasts(piece, seconds)):
-                        clip = clip_piece(piece, seconds)
-                        if clip.families == asked:
-                            clips.append(clip)
-                            if len(clips) == MAX_REAL_PER_STYLE:
-                                break
-                if len(clips) >= MIN_MATCHED_CLIPS:
-                    return clips, rule
+            candidates = (p for p in ref.test + ref.train if (style is None or p.style == style) and asked <= p.families)
+            clips = _clips(candidates, seconds, keep=lambda clip: clip.families == asked)
+            if len(clips) >= MIN_MATCHED_CLIPS:
+                return clips, rule
     pool = [p for p in ref.test if p.style == case.style] or [p for p in ref.train if p.style == case.style]
-    lasting = [p for p in pool if lasts(p, seconds)]
-    if len(lasting) >= MIN_MATCHED_CLIPS:
-        pool = lasting
-    return [clip_piece(p, seconds) for p in pool[:MAX_REAL_PER_STYLE]], f"{case.style}, any instruments"
+    return _clips(pool, seconds), f"{case.style}, any instruments"
+
+
+def _clips(pieces, seconds: float, keep=lambda clip: True) -> list[RealPiece]:
+    """The first ``MAX_REAL_PER_STYLE`` clips of ``seconds`` of ``pieces`` (in order) that ``keep`` accepts, of
+    pieces that last the clip (``lasts``) where there are ``MIN_MATCHED_CLIPS`` of those, else of any."""
+    lasting, every = [], []
+    for piece in pieces:
+        clip = clip_piece(piece, seconds)
+        if not keep(clip):
+            continue
+        if len(every) < MAX_REAL_PER_STYLE:
+            every.append(clip)
+        if lasts(piece, seconds):
+            lasting.append(clip)
+            if len(lasting) == MAX_REAL_PER_STYLE:
+                break
+    return lasting if len(lasting) >= MIN_MATCHED_CLIPS else every
 
 
 def lasts(piece: RealPiece, seconds: float) -> bool:
