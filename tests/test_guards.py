@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from musenet_hf.core.codec import Header, encode_notes, header_ids
+from musenet_hf.core.codec import Header, decode_ids, encode_notes, header_ids
 from musenet_hf.core.guards import (
     CONFIG_KEY,
     DEFAULT_KEY_ONSETS_PER_SECOND,
@@ -33,6 +33,7 @@ from musenet_hf.core.guards import (
     SILENCE_MAX_PENALTY,
     SPREAD_MAX_BONUS,
     SPREAD_QUANTILES,
+    TIGHTNESS_QUANTILES,
     TRIPLET_FRACTIONS,
     DrumRateGuard,
     DurationGuard,
@@ -525,6 +526,138 @@ def test_music_statistics_learns_the_groove_of_each_style_and_ensemble(tokenizer
     assert MusicStatistics(**stats.to_dict()) == stats
 
 
+def test_music_statistics_learns_the_grid_tightness_of_each_style_and_ensemble(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    pieces, duo_shares = [], []
+    for k in range(6):
+        # a solo piano on the sixteenths; a duo that plays the first 8 + 4k of its 64 onsets 40 ms late
+        sixteenths = [Note(0.125 * i, 0.125 * i + 0.1, PIANO, 60 + i % 7, 80) for i in range(64)]
+        pieces.append(encode_notes(sixteenths, vocab, Header("pop", [PIANO], 120)))
+        late = 8 + 4 * k
+        duo = [replace(n, start=n.start + 0.04 * (i < late), end=n.end + 0.04 * (i < late)) for i, n in enumerate(sixteenths)]
+        duo.append(Note(0.0, 1.0, BASS, 40, 80))
+        pieces.append(encode_notes(sorted(duo, key=lambda n: n.start), vocab, Header("pop", [PIANO, BASS], 120)))
+        onsets = np.unique(np.rint(np.array([n.start for n in decode_ids(pieces[-1], vocab).notes]) / 0.01))
+        duo_shares.append(grid_fit(onsets, 50.0)[0])
+    pieces.append(encode_notes(sixteenths, vocab, Header("rock", [PIANO], 120)))  # one piece: no figure
+    stats = music_statistics(pieces, vocab)
+    assert stats.ensemble_grid_tightness["pop"]["piano"] == [1.0] * len(TIGHTNESS_QUANTILES)
+    assert len(set(duo_shares)) >= 4 and max(duo_shares) < 0.95  # the duos keep to the grid each in its own way
+    expected = np.round(np.quantile(duo_shares, TIGHTNESS_QUANTILES), 3).tolist()
+    assert stats.ensemble_grid_tightness["pop"]["2"] == pytest.approx(expected)
+    assert stats.grid_tightness("pop", ["piano", "bass"]) == pytest.approx(expected)
+    assert stats.grid_tightness("pop", ["piano", "bass", "drums"]) is None  # an ensemble it has not seen
+    assert stats.grid_tightness("rock", ["piano"]) is None
+    assert stats.grid_tightness("pop", ["piano"]) is None  # learned, but a solo instrument is held throughout
+    blend = stats.grid_tightness({"pop": 0.5, "bach": 0.0}, ["piano", "bass"])  # a style weighted 0 does not count
+    assert blend == pytest.approx(expected)
+    assert MusicStatistics(**stats.to_dict()) == stats
+    # a piece's tightness is its first TIGHTNESS_SECONDS: a performance whose timing drifts later keeps its own
+    drifting = [Note(0.125 * i + 0.06 * (i >= 260), 0.125 * i + 0.1 + 0.06 * (i >= 260), PIANO, 60 + i % 7, 80)
+                for i in range(520)]  # 65 s, the last 35 s half a sixteenth behind the first 30 s
+    drift = music_statistics([encode_notes(drifting, vocab, Header("funk", [PIANO], 120))] * 5, vocab)
+    assert drift.grid_onset_share["funk"] < 0.6
+    assert drift.ensemble_grid_tightness["funk"]["piano"] == [1.0] * len(TIGHTNESS_QUANTILES)
+
+
+def _loose_history(vocab, off_grid: int, onsets: int = 32) -> list[int]:
+    """Sixteenths at 120 bpm (12 or 13 steps apart, on the grid of time 0), of which the last ``off_grid`` are
+    played 5 steps late, ending on the grid."""
+    on = vocab.note_on_id(PIANO, 4, 60)
+    times = [round(12.5 * i) + (5 if i >= onsets - off_grid else 0) for i in range(onsets)] + [round(12.5 * onsets)]
+    events = []
+    for i in range(onsets):
+        events += [on] + vocab.wait_ids(times[i + 1] - times[i])
+    return events
+
+
+def tight_tail(vocab) -> list[int]:
+    """32 sixteenths on the grid (after a history that ends on it): music that came after a primer."""
+    on = vocab.note_on_id(PIANO, 4, 62)
+    return [tok for i in range(32) for tok in (on, *vocab.wait_ids(round(12.5 * (i + 1)) - round(12.5 * i)))]
+
+
+def test_grid_guard_lets_a_row_off_the_grid_while_it_keeps_its_tightness(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    scores = torch.zeros(1, vocab.size)
+    off_by = vocab.wait_id(6)  # from a sixteenth, 60 ms on: between two of them
+    # a piece's first 12 onsets all on the grid, its tightness 0.7: a wait off the grid is the model's choice
+    tight = _loose_history(vocab, 0, onsets=12)
+    loose = GridGuard(vocab, tightness=lambda names: [0.7] * len(TIGHTNESS_QUANTILES))
+    assert loose(_prompt(vocab, [PIANO], tight), scores)[0, off_by] == 0
+    assert GridGuard(vocab)(_prompt(vocab, [PIANO], tight), scores)[0, off_by] == -GRID_PENALTY  # without: held
+    # once 4 of its 12 onsets are off the grid (0.67 on it) the row is held again
+    played = _loose_history(vocab, 4, onsets=12)
+    held = GridGuard(vocab, tightness=lambda names: [0.7] * len(TIGHTNESS_QUANTILES))(_prompt(vocab, [PIANO], played), scores)
+    assert held[0, off_by] == -GRID_PENALTY
+    # an ensemble with no figure is held throughout
+    none = GridGuard(vocab, tightness=lambda names: None)(_prompt(vocab, [PIANO], tight), scores)
+    assert none[0, off_by] == -GRID_PENALTY
+
+
+def test_grid_guard_draws_straight_and_swung_pieces_of_a_swung_style(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    scores = torch.zeros(1, vocab.size)
+    on = vocab.note_on_id(PIANO, 4, 60)
+    prompt = _prompt(vocab, [PIANO], [on] + vocab.wait_ids(25))  # at step 25: a sixteenth, between two triplets
+    # drawn under GRID_MIN_SHARE: a swung piece, held to the triplets
+    swung = GridGuard(vocab, fractions=TRIPLET_FRACTIONS, tightness=lambda names: [0.6] * len(TIGHTNESS_QUANTILES))
+    assert swung(prompt, scores)[0, on] == -GRID_PENALTY
+    assert swung.row_fractions == [TRIPLET_FRACTIONS] and swung.tightnesses == [None]
+    # drawn at or over it: a straight piece, on the sixteenths at that tightness
+    straight = GridGuard(vocab, fractions=TRIPLET_FRACTIONS, tightness=lambda names: [0.9] * len(TIGHTNESS_QUANTILES))
+    assert straight(prompt, scores)[0, on] == 0
+    assert straight.row_fractions == [GRID_FRACTIONS] and straight.tightnesses == [pytest.approx(0.9)]
+    # a groove guard given the same draw holds the straight piece to a groove and leaves the swung one alone
+    for tightness, held in ((0.9, True), (0.6, False)):
+        groove = GrooveGuard(vocab, 1.0, fractions=TRIPLET_FRACTIONS, tightness=lambda names, t=tightness: [t] * 11)
+        groove(prompt, scores)
+        assert (groove.targets == [1.0]) == held
+    # a primed piece keeps the grid its primer was fitted to
+    primer = [tok for _ in range(20) for tok in (on, *vocab.wait_ids(50))]
+    primed = GridGuard(vocab, fractions=TRIPLET_FRACTIONS, tightness=lambda names: [0.9] * len(TIGHTNESS_QUANTILES))
+    primed(_prompt(vocab, [PIANO], primer), scores)
+    assert primed.row_fractions == [TRIPLET_FRACTIONS] and primed.tightnesses == [None]
+
+
+def test_grid_guard_draws_a_tightness_from_the_seed_and_a_history_keeps_its_own(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    quantiles = list(np.linspace(0.5, 1.0, len(TIGHTNESS_QUANTILES)))
+    prompt = torch.cat([_prompt(vocab, [PIANO], [])] * 8)
+
+    def targets(seed, histories=None, batch=prompt):
+        torch.manual_seed(seed)
+        guard = GridGuard(vocab, histories=histories, tightness=lambda names: quantiles)
+        guard(batch, torch.zeros(len(batch), vocab.size))
+        return guard.tightnesses
+
+    drawn = targets(0)
+    assert drawn == targets(0) and drawn != targets(1)  # the seed decides
+    values = [t for t in drawn if t is not None]  # a draw at the top of the range holds throughout (None)
+    assert values and all(0.5 <= t < 1.0 for t in values) and len(set(values)) == len(values)
+    # rows that ended have left a slid batch: each remaining piece keeps its own draw
+    torch.manual_seed(0)
+    slid = GridGuard(vocab, pieces=[2, 5], tightness=lambda names: quantiles)
+    slid(prompt[:2], torch.zeros(2, vocab.size))
+    assert slid.tightnesses == [drawn[2], drawn[5]]
+    torch.manual_seed(0)
+    before = torch.rand(3)
+    torch.manual_seed(0)
+    targets(0)
+    torch.manual_seed(0)
+    assert torch.equal(torch.rand(3), before)  # the draw leaves the sampling's generator alone
+    # a history of GRID_MIN_ONSETS onsets or more: the row keeps the share of its own onsets on the grid
+    history = _loose_history(vocab, 8)  # 24 of 32 on the grid
+    kept = targets(0, [history], _prompt(vocab, [PIANO], history))
+    assert kept == [pytest.approx(24 / 32)]
+    # in the pipeline the history is the primer and what followed it: the primer's onsets count
+    torch.manual_seed(0)
+    primed = GridGuard(vocab, histories=[history + tight_tail(vocab)], primer_tokens=len(history),
+                       tightness=lambda names: quantiles)
+    primed(_prompt(vocab, [PIANO], history + tight_tail(vocab)), torch.zeros(1, vocab.size))
+    assert primed.tightnesses == [pytest.approx(24 / 32)]
+
+
 def test_swung_styles_are_held_to_the_triplet_grid(tokenizer):
     vocab = tokenizer.musenet_vocab
     swung = [Note(0.5 * k + d, 0.5 * k + d + 0.1, PIANO, 60 + k % 7, 80) for k in range(24) for d in (0.0, 1 / 3)]
@@ -769,6 +902,23 @@ def test_groove_guard_holds_each_row_to_the_groove_of_its_instruments(tokenizer)
     assert torch.equal(trio, scores)  # no groove for that ensemble: left alone
 
 
+def test_groove_guard_counts_a_loose_row_s_onsets_at_their_nearest_sixteenth(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    scores = torch.zeros(1, vocab.size)
+    on, bass_on = vocab.note_on_id(PIANO, 4, 60), vocab.note_on_id(BASS, 4, 40)
+    # four bars of quarters on the grid, the last three with an eighth 5 steps late (off the grid) after beat 2;
+    # then bar 5's first two beats and the late eighth's moment: 15 of the 19 onsets on the grid
+    plain = [bass_on, vocab.wait_id(50)] + [on, vocab.wait_id(50)] * 3
+    late = [bass_on, vocab.wait_id(50), on, vocab.wait_id(30), on, vocab.wait_id(20), on, vocab.wait_id(50), on, vocab.wait_id(50)]
+    events = plain + late * 3 + [bass_on, vocab.wait_id(50), on, vocab.wait_id(30)]
+    prompt = _prompt(vocab, [PIANO, BASS], events)
+    loose = GrooveGuard(vocab, 1.0, tightness=lambda names: [0.5] * len(TIGHTNESS_QUANTILES))(prompt, scores)
+    # its tightness is its own 15/19: the row keeps it, and the late eighth one bar earlier is echoed now
+    assert (loose[0, vocab.note_on_range(PIANO)] == GROOVE_BONUS).all()
+    held = GrooveGuard(vocab, 1.0)(prompt, scores)  # a row held to the grid: off it, the grid guard's business
+    assert torch.equal(held, scores)
+
+
 def _grid_share(result, tok, after: float = 0.0, phase: float = 0.0, fractions=GRID_FRACTIONS) -> float:
     """Share of a result's distinct onsets (at ``after`` seconds or later) on the grid (sixteenths, or the
     given beat ``fractions``) of its header tempo whose origin is ``phase`` steps."""
@@ -788,6 +938,35 @@ def test_grid_guard_switch_across_slides_in_metric_styles_only(guarded_pipe):
     assert max(_grid_share(r, tok) for r in guarded_pipe(**kwargs, grid_guard=False)) < 0.7
     # a style whose real pieces are not metric is left free
     assert max(_grid_share(r, tok) for r in guarded_pipe(**{**kwargs, "style": "jazz"})) < 0.7
+
+
+def test_grid_guard_holds_each_piece_to_its_tightness_across_slides(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    kwargs = dict(style="pop", instruments=["piano", "bass"], seconds=12, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False, groove_guard=False)
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(
+        grid_onset_share={"pop": 0.95}, ensemble_grid_tightness={"pop": {"2": [0.75] * 11}}).to_dict())
+    played = [_grid_share(r, tok) for r in guarded_pipe(**kwargs)]
+    free = [_grid_share(r, tok) for r in guarded_pipe(**kwargs, grid_guard=False)]
+    setattr(guarded_pipe.model.config, CONFIG_KEY, MusicStatistics(grid_onset_share={"pop": 0.95}).to_dict())
+    held = [_grid_share(r, tok) for r in guarded_pipe(**kwargs)]
+    # held to its real pieces' tightness, a piece leaves the grid as they do, and no further
+    assert min(held) >= 0.95 and max(free) < 0.7, (held, free)
+    assert all(0.7 <= share < 0.95 for share in played), played
+
+
+def test_grid_guard_plays_a_swung_style_s_straight_pieces_on_the_sixteenths(guarded_pipe):
+    tok = guarded_pipe.tokenizer
+    kwargs = dict(style="jazz", instruments=["piano", "bass"], seconds=12, num_return_sequences=2, seed=0,
+                  note_guard=False, drum_guard=False, entry_guard=False, density_guard=False, groove_guard=False)
+    swung = MusicStatistics(grid_onset_share={"jazz": 0.6}, triplet_onset_share={"jazz": 0.8})
+    setattr(guarded_pipe.model.config, CONFIG_KEY, swung.to_dict())
+    held = [_grid_share(r, tok, fractions=TRIPLET_FRACTIONS) for r in guarded_pipe(**kwargs)]
+    setattr(guarded_pipe.model.config, CONFIG_KEY,
+            replace(swung, ensemble_grid_tightness={"jazz": {"2": [1.0] * 11}}).to_dict())  # its duos: straight
+    straight = [_grid_share(r, tok) for r in guarded_pipe(**kwargs)]
+    assert min(held) >= 0.95 and min(straight) >= 0.95, (held, straight)
+    assert max(_grid_share(r, tok) for r in guarded_pipe(**kwargs, grid_guard=False)) < 0.7
 
 
 def test_grid_guard_holds_a_swung_style_to_the_triplets_across_slides(guarded_pipe):

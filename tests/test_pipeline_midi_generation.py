@@ -82,6 +82,19 @@ def test_same_seed_same_music_other_seed_other_music(gen):
     assert [r["ids"] for r in a] != [r["ids"] for r in c]
 
 
+def test_unseeded_calls_seed_each_call_afresh(gen):
+    # the guards draw per call from torch.initial_seed() (the grid guard's tightness of each piece): without a
+    # seed, each call must bring its own, or every unseeded call would draw the same tightness
+    kwargs = dict(style="pop", instruments=["piano"], seconds=0.5)
+    torch.manual_seed(0)
+    gen(**kwargs)
+    first = torch.initial_seed()
+    gen(**kwargs)
+    assert torch.initial_seed() != first
+    gen(seed=7, **kwargs)
+    assert torch.initial_seed() == 7
+
+
 def test_requested_length_is_reached_exactly(gen):
     for seconds in (0.73, 2.0):
         for result in gen(style="jazz", instruments=["bass", "drums"], seconds=seconds, seed=1, num_return_sequences=2):

@@ -262,7 +262,7 @@ class MidiGenerationPipeline(Pipeline):
         if not any(switches.values()):
             return None
         vocab, statistics = self.tokenizer.musenet_vocab, MusicStatistics.from_config(self.model.config)
-        return lambda histories: music_guards(vocab, statistics, histories=histories, style=style,
+        return lambda histories, pieces: music_guards(vocab, statistics, histories=histories, pieces=pieces, style=style,
                                               primer_tokens=primer_tokens, **switches)
 
     def _resolve_style(self, style):
@@ -319,8 +319,12 @@ class MidiGenerationPipeline(Pipeline):
         generator = SlidingWindowGenerator(self._decoding_model(quantize), self.tokenizer.musenet_vocab, window_stride, cache,
                                            lean=bool(lean_decoding), kv_cache_dtype=resolve_kv_cache_dtype(kv_cache_dtype))
         with _threads(num_threads), _progress(progress_bar, request, self.tokenizer.musenet_vocab) as on_progress:
-            if seed is not None:
-                torch.manual_seed(seed)
+            if seed is None:
+                # a fresh seed from the global generator: what the guards draw once per call from the seed
+                # (GridGuard's tightness of each piece, see core/guards.py) then differs between calls as the
+                # samples do, rather than coming from the same process-wide initial seed every time
+                seed = int(torch.randint(0, 2**62, (1,)))
+            torch.manual_seed(seed)
             events = generator.generate(request, on_progress=on_progress, **generate_kwargs)
         return {"events": events, "request": request}
 

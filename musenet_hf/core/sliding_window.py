@@ -162,8 +162,9 @@ class MusicRequest:
     events may not contain; ``style_embedding`` (``[n_embd]``) replaces the embedding of the header's style
     token when styles are blended; ``primer_steps`` is the primer's length in 10 ms steps; ``style`` is what
     the caller asked for (a name or a blend), reported back with each result; ``guards`` makes the musical
-    guards (``core/guards.py``) for one ``generate`` call from each row's events so far (they keep per-call
-    state, so each chunk gets new ones).
+    guards (``core/guards.py``) for one ``generate`` call from each row's events so far and each row's index
+    in the batch of ``num_return_sequences`` pieces (they keep per-call state, so each chunk gets new ones; the
+    index lets a piece keep what was drawn for it once rows that ended have left the batch).
     """
 
     header: list[int]
@@ -175,7 +176,7 @@ class MusicRequest:
     style_embedding: torch.Tensor | None = None
     primer_steps: int = 0
     style: str | dict = "unknown"
-    guards: Callable[[list[list[int]]], list] | None = None
+    guards: Callable[[list[list[int]], list[int]], list] | None = None
 
 
 class SlidingWindowGenerator:
@@ -218,7 +219,8 @@ class SlidingWindowGenerator:
         with allowed_vocab_head(self.model, request.forbidden):
             while active and max(len(events[i]) for i in active) < budget:
                 windows = [self._window(request.header, events[i], pairings[i]) for i in active]
-                new, ended = self._chunk(request, windows, steps[active], on_progress, generate_kwargs, [events[i] for i in active])
+                new, ended = self._chunk(request, windows, steps[active], on_progress, generate_kwargs, [events[i] for i in active],
+                                         active)
                 for row, i in enumerate(active):
                     events[i] += new[row]
                     steps[i] += count_steps(new[row], self.vocab)
@@ -243,10 +245,11 @@ class SlidingWindowGenerator:
         events += pairing.close(events, cut)
         return window
 
-    def _chunk(self, request: MusicRequest, windows: list[list[int]], steps: torch.Tensor, on_progress, generate_kwargs, histories=None):
+    def _chunk(self, request: MusicRequest, windows: list[list[int]], steps: torch.Tensor, on_progress, generate_kwargs,
+               histories=None, pieces=None):
         """One ``generate`` call over left-padded windows; returns (new events per row, ended with ``<eos>``?).
         ``histories`` (each row's whole piece so far, of which its window is the tail) tell the guards what
-        happened before the window."""
+        happened before the window, ``pieces`` which of the request's pieces each row is (default: 0, 1, ...)."""
         width = max(len(w) for w in windows)
         input_ids = torch.full((len(windows), width), self.pad, dtype=torch.long)
         attention_mask = torch.zeros_like(input_ids)
@@ -258,7 +261,8 @@ class SlidingWindowGenerator:
             self.vocab, torch.full_like(steps, request.target_steps), steps, width, self.eos,
             request.allow_early_end, on_progress=on_progress,
         )
-        guards = request.guards(histories or windows) if request.guards is not None else []
+        pieces = list(range(len(windows))) if pieces is None else list(pieces)
+        guards = request.guards(histories or windows, pieces) if request.guards is not None else []
         # the length processor runs last: once a row reaches its target, <eos> overrides every guard
         processors = LogitsProcessorList([EventMaskLogitsProcessor(request.forbidden), VoiceStateLogitsProcessor(self.vocab), *guards, length])
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention_mask.to(device)}
