@@ -657,6 +657,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     for ids in sequences:
         decoded = decode_ids(list(ids), vocab)
         notes = decoded.notes
+        players = polyphony_key([vocab.families[f] for f in sorted({n.family for n in notes})])  # the ensemble
         onsets = np.unique(np.rint(np.array([n.start for n in notes]) / step))  # distinct onsets, in steps
         if len(onsets) >= GRID_MIN_ONSETS:
             beat = beat_steps(decoded.header.bpm, vocab)
@@ -667,7 +668,6 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             bars = math.ceil(max(n.end for n in notes) / step / (sixteenth * GROOVE_BAR_POSITIONS) - 1e-9)
             groove = groove_consistency(np.rint(onsets / sixteenth), bars)
             grooves.setdefault(decoded.header.style, []).append(groove)
-            players = polyphony_key([vocab.families[f] for f in sorted({n.family for n in notes})])
             ensemble_grooves.setdefault((decoded.header.style, players), []).append(groove)
             opening = onsets[onsets < onsets[0] + TIGHTNESS_SECONDS / step]
             if len(opening) >= GRID_MIN_ONSETS:
@@ -678,7 +678,6 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         for fam, means in _window_mean_pitches(notes, REGISTER_WINDOW_STEPS * step, vocab.drum_index).items():
             registers.setdefault(fam, []).append(means)
         if notes:
-            players = polyphony_key([vocab.families[f] for f in sorted({n.family for n in notes})])
             histogram = sounding_histogram(notes, step, vocab.drum_index)
             sounding.setdefault((decoded.header.style, players), []).append(histogram)
             for fam, shares_of_piece in length_shares(notes, step, vocab.drum_index).items():
@@ -1741,9 +1740,7 @@ class GridGuard(LogitsProcessor):
             quantiles = self.tightness([self.vocab.families[f] for f in sorted(set(row.families))]) if grid else None
             if quantiles is None:
                 continue
-            history = history or input_ids[r].tolist()  # without a history the prompt is the row's
-            onsets = self._onsets(history, row)
-            primer = onsets[: len(self._onsets(history[: self.primer_tokens], row))]  # the earliest are the primer's
+            onsets, primer = self._onsets(history or input_ids[r].tolist(), row)  # without a history, the prompt's
             if len(primer) >= GRID_MIN_ONSETS:
                 if self.fractions != GRID_FRACTIONS:
                     continue  # a primed piece of a swung style stays on the grid its primer was fitted to
@@ -1758,12 +1755,15 @@ class GridGuard(LogitsProcessor):
             self.on_grid[r] = deque(self._fits(onsets[-GRID_SHARE_ONSETS:], grid, r), maxlen=GRID_SHARE_ONSETS)
             self.counted[r] = max(row.last_onset.values(), default=-1)
 
-    def _onsets(self, history: list[int], row: _RowState) -> np.ndarray:
-        """The distinct onsets of a row's ``history`` (its whole piece so far), in steps on the window's clock."""
+    def _onsets(self, history: list[int], row: _RowState) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct onsets of a row's ``history`` (its whole piece so far), and of its primer (its first
+        ``primer_tokens`` events; all of it for None), in steps on the window's clock."""
         v = self.vocab
         steps = v.wait_steps(history)
         clock = np.cumsum(steps) - steps - (int(steps.sum()) - row.now)
-        return np.unique(clock[v.kinds(history) == v.KIND_ON]).astype(np.float64)
+        on = v.kinds(history) == v.KIND_ON
+        primer = slice(None, self.primer_tokens)
+        return np.unique(clock[on]).astype(np.float64), np.unique(clock[primer][on[primer]]).astype(np.float64)
 
     def _fits(self, onsets: np.ndarray, grid: tuple[float, float] | None, r: int) -> list[bool]:
         """Whether each of ``onsets`` (steps on the window's clock) is on ``grid`` (beat steps, origin) of row
@@ -2261,8 +2261,9 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
     if duration_guard and statistics.holds_note_lengths(style):
         guards.append(DurationGuard(vocab, statistics, style, histories=histories))
     fractions = statistics.grid_fractions(style)
+    # each band piece as tight as real ones (the grid and groove guards draw the same tightness per piece)
+    tightness = functools.partial(statistics.grid_tightness, style) if grid_guard else None
     if grid_guard and fractions:  # before the entry guard: it shares out the on-grid note-ons
-        tightness = functools.partial(statistics.grid_tightness, style)  # each band piece as tight as real ones
         guards.append(GridGuard(vocab, histories=histories, primer_tokens=primer_tokens, fractions=fractions,
                                 tightness=tightness, pieces=pieces))
     # a swung style's straight pieces are drawn by the grid guard's tightness, so they need it on
@@ -2270,9 +2271,8 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
     if groove_guard and straight and statistics.groove_target(style) is not None:
         # each row to the groove of its style played by its instruments, where the corpus has one
         target = functools.partial(statistics.groove_target, style)
-        tightness = functools.partial(statistics.grid_tightness, style) if grid_guard else None
         guards.append(GrooveGuard(vocab, target, histories=histories, primer_tokens=primer_tokens, tightness=tightness,
-                                  pieces=pieces, fractions=fractions if grid_guard else GRID_FRACTIONS))
+                                  pieces=pieces, fractions=fractions))
     if entry_guard:
         guards.append(InstrumentEntryGuard(vocab, histories=histories))
     if drum_guard:
