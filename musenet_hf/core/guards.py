@@ -164,6 +164,16 @@ DEFAULT_ENSEMBLE_FLOOR_NOTES_PER_SECOND = {"2": 1.08, "3": 2.4, "4": 3.8}
 # but its chords thickened past the real ones (polyphony 5.4 keys against 4.4; rock 4-piece 6.5 against 5.0),
 # the jazz trio thinned, and the 9-case grid's mean shortfall went from 0.114 to 0.125
 # (bench/results/evaluate_*_style_ensemble_rates.md against *_triplet_grid.md).
+# A rate of each piece's own was measured and dropped too (24 pieces of 30 s, a rebuild of 15,208 train pieces):
+# each band piece drew its soft rate from the deciles of its style and ensemble size's real pieces' notes/s over
+# their first 30 s (pop 4+ instruments 4.1-83.6, median 18.7; rock trios 7.5-38.6, median 20.9), its hard rate
+# as far above as its size's. The rock trio came to its real rate (16.5 -> 20.6 notes/s, real 21.1), but the
+# pop bands' low draws thinned them (pop 4-piece 20.9 -> 17.0, real 29.3) and the jazz trio spread: the grid's
+# mean 0.077 -> 0.080 (*_24_pieces_piece_rate.md against *_24_pieces_tightness_rebuild_15208.md). Raising the
+# size's soft rate to the draw, never lowering it, gave 0.077 -> 0.071 (rock trio's case mean 0.096 -> 0.010),
+# but the rock 4-piece's chords thickened (polyphony 6.0 keys against 5.0) and the 4-minute pop band piece of
+# seed 0 drew a rate of 31.8 and played 34.6 notes/s (8,302 notes, 4,028 of them guitar; the quality issue asks
+# at most 25), seed 3 25.3 (*_24_pieces_piece_rate_raise_only.md).
 # Balance: the busiest family's share of all the notes an ensemble starts in five seconds (windows with at
 # least BALANCE_MIN_NOTES). Real four-instrument music in a 4,000-piece sample of the default corpus's train
 # split: median 0.46, 90th percentile 0.63, 99th 0.82 (whole split: 0.63 and 0.89). The bundled model's 4-minute band
