@@ -35,7 +35,7 @@ class RecipeArguments:
     sources: list[str] = field(default_factory=lambda: list(ALL_SOURCES), metadata={"help": f"sources to include, of {ALL_SOURCES}"})
     num_proc: int = field(default=2, metadata={"help": "processes for score conversion, rendering and tokenization"})
     # the slowest score kept (a whole Beethoven quartet) takes ~60 s on an idle core; a runaway one is cut at twice that
-    score_timeout: float = field(default=120.0, metadata={"help": "seconds one music21 score conversion may take before it is skipped"})
+    score_timeout: float = field(default=120.0, metadata={"help": "CPU seconds one music21 score conversion may take before it is skipped"})
     palestrina_limit: int = field(default=300, metadata={"help": "Palestrina movements converted (of ~1,300; evenly spread)"})
     install: bool = field(default=False, metadata={"help": "apt-get install missing Debian packages (needs root)"})
     reuse_staged: list[str] = field(default_factory=list, metadata={"help": "sources whose staged MIDI from a previous run is reused"})

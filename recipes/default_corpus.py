@@ -20,10 +20,13 @@ licence of each source for ``corpus.build_corpus``.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import re
+import resource
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -251,6 +254,13 @@ def convert_score(src: Path, out: Path) -> None:
         score.write("midi", fp=str(out))
 
 
+# A conversion's limit is CPU time, so that a build's pieces do not depend on how busy the machine is (with a
+# wall-clock limit of 120 s, a build on a loaded machine lost two Beethoven quartets that an idle one kept).
+# Past this many times the limit in wall-clock time a child is killed all the same: one that waits without
+# computing would never reach a CPU limit.
+WALL_LIMIT_FACTOR = 10
+
+
 def _convert_child(src: str, out: str) -> None:
     try:
         convert_score(Path(src), Path(out))
@@ -259,8 +269,48 @@ def _convert_child(src: str, out: str) -> None:
     os._exit(0)
 
 
+def _limited_child(target, args: tuple, cpu_seconds: float) -> None:
+    """Run ``target(*args)`` in a child whose CPU time is bounded: the kernel stops it with SIGXCPU at
+    ``cpu_seconds`` (rounded up to whole seconds, the limit's unit)."""
+    limit = max(1, math.ceil(cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
+    target(*args)
+
+
+def start_limited(ctx, target, args: tuple, cpu_seconds: float):
+    """Start ``target(*args)`` in a forked process limited to ``cpu_seconds`` of CPU time (``finished``
+    reads how it ended).
+
+    Args:
+        ctx: a ``multiprocessing`` context ("fork").
+        target (`callable`), args (`tuple`): what the child runs; it reports failure by its exit code.
+        cpu_seconds (`float`): the child's CPU time limit.
+
+    Returns:
+        (process, start time on ``time.monotonic``).
+    """
+    proc = ctx.Process(target=_limited_child, args=(target, args, cpu_seconds))
+    proc.start()
+    return proc, time.monotonic()
+
+
+def finished(proc, started: float, cpu_seconds: float) -> tuple[bool, str | None]:
+    """Whether a ``start_limited`` child has ended (it is killed past ``WALL_LIMIT_FACTOR`` x ``cpu_seconds``
+    of wall-clock time), and the limit it went over, if any (otherwise ``proc.exitcode`` says how it ended)."""
+    if proc.is_alive():
+        if time.monotonic() - started < WALL_LIMIT_FACTOR * cpu_seconds:
+            return False, None
+        proc.kill()
+        proc.join()
+        return True, f"conversion took over {WALL_LIMIT_FACTOR * cpu_seconds:g} s"
+    proc.join()
+    if proc.exitcode == -signal.SIGXCPU:
+        return True, f"conversion took over {cpu_seconds:g} s of CPU time"
+    return True, None
+
+
 def stage_scores(dest: Path, num_proc: int, timeout: float, limits: dict[str, int] | None = None) -> tuple[dict, list[dict]]:
-    """Convert the scores in ``num_proc`` forked processes, each killed after ``timeout`` seconds.
+    """Convert the scores in ``num_proc`` forked processes, each stopped after ``timeout`` seconds of CPU time.
 
     Returns (converted files per collection, [{"path", "reason"}] for scores that failed or timed out).
     """
@@ -278,20 +328,15 @@ def stage_scores(dest: Path, num_proc: int, timeout: float, limits: dict[str, in
             rel = src.relative_to(root / name)
             out = dest / name / (str(rel.with_suffix("")).replace(os.sep, "__") + ".mid")
             out.parent.mkdir(parents=True, exist_ok=True)
-            proc = ctx.Process(target=_convert_child, args=(str(src), str(out)))
-            proc.start()
-            running.append((proc, time.monotonic(), name, src, out))
+            proc, started = start_limited(ctx, _convert_child, (str(src), str(out)), timeout)
+            running.append((proc, started, name, src, out))
         time.sleep(0.05)
         for job in list(running):
             proc, started, name, src, out = job
-            if proc.is_alive() and time.monotonic() - started < timeout:
+            done, over = finished(proc, started, timeout)
+            if not done:
                 continue
-            if proc.is_alive():
-                proc.kill()
-                reason = f"conversion took over {timeout:g} s"
-            else:
-                reason = None if proc.exitcode == 0 and out.is_file() else "music21 could not convert it"
-            proc.join()
+            reason = over or (None if proc.exitcode == 0 and out.is_file() else "music21 could not convert it")
             running.remove(job)
             if reason:
                 out.unlink(missing_ok=True)

@@ -1,9 +1,13 @@
-"""The default-corpus recipe's pieces: labels, instrument mapping, WAD extraction, ABC and MMA rendering."""
+"""The default-corpus recipe's pieces: labels, instrument mapping, WAD extraction, ABC and MMA rendering, and the
+CPU-time limit of a score conversion."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 import struct
+import time
 
 import mido
 import pytest
@@ -97,3 +101,40 @@ def test_a_groove_renders_to_a_band(tmp_path):
     score = tok.read_score(out)
     assert {"drums", "bass"} <= {tok.instruments[n.family] for n in score.notes}
     assert score.seconds == pytest.approx(16 * 4 * 60 / dc.GROOVE_TEMPO, rel=0.1)
+
+
+def _compute(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    os._exit(0)
+
+
+def _wait(seconds: float) -> None:
+    time.sleep(seconds)
+    os._exit(0)
+
+
+def _outcomes(children: dict, cpu_seconds: float) -> dict:
+    """Polls ``start_limited`` children, as ``stage_scores`` does, until each has ended: name -> (over, exit code)."""
+    out = {}
+    while len(out) < len(children):
+        for name, (proc, started) in children.items():
+            if name not in out:
+                done, over = dc.finished(proc, started, cpu_seconds)
+                if done:
+                    out[name] = (over, proc.exitcode)
+        time.sleep(0.05)
+    return out
+
+
+def test_a_conversion_is_limited_in_cpu_time_not_wall_time():
+    ctx = multiprocessing.get_context("fork")
+    children = {"computes": dc.start_limited(ctx, _compute, (30.0,), 1.0),
+                "waits": dc.start_limited(ctx, _wait, (1.5,), 1.0)}  # past 1 s of wall time, not of CPU time
+    outcomes = _outcomes(children, 1.0)
+    assert outcomes["computes"][0] == "conversion took over 1 s of CPU time"
+    assert outcomes["waits"] == (None, 0)  # on a busy machine a long wait is no reason to lose a piece
+    # a child that only waits is stopped all the same, past WALL_LIMIT_FACTOR times the limit in wall time
+    hangs = _outcomes({"hangs": dc.start_limited(ctx, _wait, (60.0,), 0.1)}, 0.1)["hangs"]
+    assert hangs[0] == f"conversion took over {dc.WALL_LIMIT_FACTOR * 0.1:g} s"
