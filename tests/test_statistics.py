@@ -55,6 +55,19 @@ def test_onsets_on_grid_is_the_share_on_the_tempo_s_sixteenths_at_their_best_pha
     assert math.isnan(st.piece_statistics(late[: 2 * 10], INSTRUMENTS, bpm=120).onsets_on_grid)  # 10 onsets: too few
 
 
+def test_quietest_part_share_reads_the_thinnest_asked_part():
+    piano = [Note(0.25 * k, 0.25 * k + 0.2, PIANO, 60 + k % 12, 80) for k in range(90)]
+    bass = [Note(2.0 * k, 2.0 * k + 1.0, BASS, 40, 80) for k in range(10)]
+    band = st.piece_statistics(piano + bass, INSTRUMENTS, seconds=30, asked=["piano", "bass"])
+    assert band.quietest_part_share == pytest.approx(10 / 100)
+    # unasked, the parts are the families that play; a silent asked part reads 0
+    assert st.piece_statistics(piano + bass, INSTRUMENTS, seconds=30).quietest_part_share == pytest.approx(0.1)
+    assert st.piece_statistics(piano, INSTRUMENTS, seconds=30, asked=["piano", "bass"]).quietest_part_share == 0.0
+    # one part is no ensemble
+    assert math.isnan(st.piece_statistics(piano, INSTRUMENTS, seconds=30).quietest_part_share)
+    assert "quietest_part_share" in band.scalars()
+
+
 def test_quality_counters():
     notes = [Note(0, 20, PIANO, 60, 80)] + [Note(i * 0.1, i * 0.1 + 0.1, PIANO, 72, 80) for i in range(99)]
     notes += [Note(0, 1, BASS, 40, 80)] * 3  # an asked bass with 3 notes "never plays"
