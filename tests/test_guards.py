@@ -235,6 +235,30 @@ def test_density_guard_holds_back_the_family_that_takes_the_ensemble_s_notes(tok
     assert torch.equal(NoteDensityGuard(vocab, stats)(_prompt(vocab, [PIANO, DRUMS], hit * 9), scores), scores)
 
 
+def test_density_guard_holds_each_part_to_its_style_s_share(tokenizer):
+    vocab = tokenizer.musenet_vocab
+    # rates and the busiest share far from any limit: only the bass's own part share acts, past 0.2, fully at 0.6
+    stats = MusicStatistics(ensemble_notes_per_second={"2": [100.0, 200.0]}, ensemble_busiest_share={"2": [0.9, 1.0]},
+                            ensemble_part_share={"rock": {"bass@2": [0.2, 0.6], "piano@2": [0.8, 1.0]}})
+    bass, piano = [vocab.note_on_id(BASS, 4, 40), vocab.wait_id(20)], [vocab.note_on_id(PIANO, 4, 60), vocab.wait_id(20)]
+    scores = torch.zeros(1, vocab.size)
+    bass_on, piano_on = vocab.note_on_range(BASS), vocab.note_on_range(PIANO)
+    asked = torch.cat([torch.arange(vocab.size)[bass_on], torch.arange(vocab.size)[piano_on]])
+    window = _prompt(vocab, [PIANO, BASS], piano * 6 + bass * 4)
+    # 4 of the window's 10 notes are the bass's: half way up its ramp, 2 nats, moved to the piano
+    held = NoteDensityGuard(vocab, stats, style="rock")(window, scores)
+    assert torch.allclose(held[0, bass_on], torch.full_like(held[0, bass_on], -4.0 * (0.4 - 0.2) / 0.4))
+    assert (held[0, piano_on] > 0).all()
+    assert torch.allclose(torch.logsumexp(held[0, asked], 0), torch.logsumexp(scores[0, asked], 0))
+    # a blend weighs its styles' shares; a style without figures, or no style, leaves the parts alone
+    blend = MusicStatistics(**{**stats.to_dict(), "ensemble_part_share": {"rock": {"bass@2": [0.2, 0.6]}, "pop": {"bass@2": [0.4, 0.8]}}})
+    assert blend.part_share_limits({"rock": 0.5, "pop": 0.5}, ["piano", "bass"], "bass") == pytest.approx((0.3, 0.7))
+    assert blend.part_share_limits({"rock": 0.5, "jazz": 0.5}, ["piano", "bass"], "bass") is None
+    assert stats.part_share_limits("rock", ["bass"], "bass") is None  # a solo is no part
+    assert torch.equal(NoteDensityGuard(vocab, stats, style="jazz")(window, scores), scores)
+    assert torch.equal(NoteDensityGuard(vocab, stats)(window, scores), scores)
+
+
 def test_music_statistics_learns_ensemble_rates(tokenizer):
     vocab = tokenizer.musenet_vocab
     duo = [Note(i * 0.5, i * 0.5 + 0.4, PIANO, 60, 80) for i in range(1100)]  # 550 s: 110 five-second windows
@@ -248,6 +272,10 @@ def test_music_statistics_learns_ensemble_rates(tokenizer):
     assert stats.ensemble_limits(2) == (3.0, 3.0)
     assert stats.ensemble_limits(4) == (3.0, 3.0)  # a size the corpus lacks falls back to the next smaller
     assert stats.ensemble_limits(1) is None
+    assert stats.ensemble_part_share == {}  # one piece is no style's figure
+    five = music_statistics([encode_notes(duo, vocab, Header("rock", [PIANO, BASS], 120))] * 5, vocab)
+    assert five.ensemble_part_share == {"rock": {"bass@2": [0.333, 0.333], "piano@2": [0.667, 0.667]}}
+    assert MusicStatistics(**five.to_dict()) == five
     assert MusicStatistics().ensemble_limits(4) is not None  # a checkpoint without statistics has defaults
 
 

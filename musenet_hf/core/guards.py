@@ -192,6 +192,17 @@ BALANCE_MAX_PENALTY = 4.0
 BALANCE_MIN_NOTES = 10  # fewer notes in five seconds are too few for a share to mean anything
 # Used without statistics: the default corpus's whole train split, (soft, hard) share per ensemble size.
 DEFAULT_ENSEMBLE_BUSIEST_SHARE = {"2": [0.94, 1.0], "3": [0.78, 0.95], "4": [0.63, 0.89]}
+# Parts: each family's share of the notes its ensemble starts in five seconds (windows with BALANCE_MIN_NOTES or
+# more), learned per style and ``family@ensemble``. The busiest-share rule above, one figure per ensemble size,
+# leaves the parts' proportions to the model, and they were not a band's: the rock trio's basses played a
+# median of 140 notes in 30 s under 170 of guitar (the real trios' basses 35 under 390; quietest part's share
+# 0.22 against 0.07), and a jazz trio's bass could fall to 15 notes under a 230-note piano. Past the real
+# median share (soft) a family's note-ons lose up to BALANCE_MAX_PENALTY nats, all of it at the real 99th
+# percentile (hard), and the other asked families gain what keeps the total (``_rebalance``). Holding only the
+# top (soft at the 90th percentile) left the pieces piled at that share (rock trio basses 66 notes, quietest
+# share 0.145).
+PART_SHARE_SOFT_QUANTILE = 0.9
+PART_SHARE_HARD_QUANTILE = 0.99
 # Instrument entry: after ENTRY_PATIENCE_SECONDS without a note-on, an asked family's share of the note-on
 # probability is raised toward an equal share (1 / asked families) over ENTRY_RAMP_SECONDS. A bar and a half
 # at 120 bpm is a long rest for a band instrument; the ramp keeps short rests untouched. Measured on the
@@ -423,6 +434,12 @@ class MusicStatistics:
             performances (rock bands' lowest tenth 0.6) to sequenced ones (their top half 0.9-1.0). ``GridGuard``
             holds a new piece to a tightness drawn from it (``grid_tightness``); one not listed is held to the
             grid throughout.
+        ensemble_part_share (`dict[str, dict[str, list[float]]]`): style name -> ``"family@ensemble"`` (as in
+            ``note_lengths``) -> ``[soft, hard]``, the ``PART_SHARE_SOFT_QUANTILE`` and
+            ``PART_SHARE_HARD_QUANTILE`` of the family's share of the notes all the ensemble's families start over
+            ``DENSITY_WINDOW_STEPS`` (windows with ``BALANCE_MIN_NOTES`` or more), in the style's real pieces
+            played by that ensemble (``GRID_MIN_PIECES`` or more, ``MIN_WINDOWS_FOR_DENSITY`` windows or more);
+            one not listed is held by the busiest-share rule alone (``part_share_limits``).
     """
 
     note_length_seconds: dict = field(default_factory=dict)
@@ -443,6 +460,7 @@ class MusicStatistics:
     ensemble_floor_notes_per_second: dict = field(default_factory=dict)
     ensemble_groove_consistency: dict = field(default_factory=dict)
     ensemble_grid_tightness: dict = field(default_factory=dict)
+    ensemble_part_share: dict = field(default_factory=dict)
 
     def note_limits(self, family: str) -> tuple[float, float]:
         """(soft, hard) note-length limits of a family, in seconds (the defaults for an unknown family)."""
@@ -476,6 +494,15 @@ class MusicStatistics:
         shares = self._per_size(self.ensemble_busiest_share or DEFAULT_ENSEMBLE_BUSIEST_SHARE, size)
         return None if shares is None else (float(shares[0]), float(shares[1]))
 
+    def part_share_limits(self, style, families: list[str], family: str) -> tuple[float, float] | None:
+        """(soft, hard) share of ``family`` in the notes of ``families`` (names) playing in ``style`` (a name,
+        or a ``{name: weight}`` blend: the weighted mean of its styles' limits), or None for one family, or
+        when a weighted style has no figure for them."""
+        if len(families) < 2:
+            return None
+        parts = _blend_parts(self.ensemble_part_share, style, f"{family}@{polyphony_key(families)}")
+        return None if parts is None else tuple(float(b) for b in _blend_mean(parts))
+
     @staticmethod
     def _per_size(table: dict, size: int):
         """``table``'s entry for an ensemble of ``size`` families (None for one family)."""
@@ -497,7 +524,8 @@ class MusicStatistics:
                 "register_spread": self.register_spread,
                 "ensemble_floor_notes_per_second": self.ensemble_floor_notes_per_second,
                 "ensemble_groove_consistency": self.ensemble_groove_consistency,
-                "ensemble_grid_tightness": self.ensemble_grid_tightness}
+                "ensemble_grid_tightness": self.ensemble_grid_tightness,
+                "ensemble_part_share": self.ensemble_part_share}
 
     def polyphony_cdf(self, style, families: list[str]) -> np.ndarray | None:
         """``[top + 1]`` cumulative shares of sounding time with at most 0, 1, ... ``top`` distinct pitched keys
@@ -645,8 +673,9 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         by its name, else the number of families) the distribution of the distinct pitched keys sounding over
         the 10 ms steps where any sounds (ensembles with ``GRID_MIN_PIECES`` pieces or more); per style and
         ``family@ensemble``, the distribution of note lengths (``note_lengths``) and the ``SPREAD_QUANTILES`` of
-        the family's ``window_spread`` over the same windows as its register (``register_spread``), each from
-        ``GRID_MIN_PIECES`` pieces or more.
+        the family's ``window_spread`` over the same windows as its register (``register_spread``) and the
+        ``PART_SHARE_SOFT_QUANTILE`` and ``PART_SHARE_HARD_QUANTILE`` of its share of the ensemble's notes over
+        the ``DENSITY_WINDOW_STEPS`` windows (``ensemble_part_share``), each from ``GRID_MIN_PIECES`` pieces or more.
     """
     step = vocab.config.step_seconds
     grid_shares: dict[str, list[float]] = {}
@@ -664,6 +693,7 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
     sounding: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, polyphony_key) -> per piece histograms
     durations: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, family@ensemble) -> per piece shares
     spreads: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, family@ensemble) -> per piece window spreads
+    part_shares: dict[tuple[str, str], list[np.ndarray]] = {}  # (style, family@ensemble) -> per piece window shares
     window = DRUM_RATE_WINDOW_STEPS * step
     density_window = DENSITY_WINDOW_STEPS * step
     repeat_window = KEY_REPEAT_WINDOW_STEPS * step
@@ -705,6 +735,8 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
             total = _window_counts([replace(n, family=0) for n in notes], density_window)[0]
             ensembles.setdefault(min(len(per_family), ENSEMBLE_MAX_SIZE), []).append(total / density_window)
             shares.setdefault(min(len(per_family), ENSEMBLE_MAX_SIZE), []).append(_busiest_shares(notes, density_window))
+            for fam, values in _part_shares(notes, density_window).items():
+                part_shares.setdefault((decoded.header.style, f"{vocab.families[fam]}@{players}"), []).append(values)
         hits: dict[int, list[float]] = {}
         for n in notes:
             if n.family == vocab.drum_index:
@@ -789,9 +821,15 @@ def music_statistics(sequences, vocab: Vocabulary, source: str = "corpus") -> Mu
         if len(parts) >= GRID_MIN_PIECES:
             quantiles = np.quantile(np.concatenate(parts), SPREAD_QUANTILES)
             register_spread.setdefault(style, {})[key] = [round(float(q), 1) for q in quantiles]
+    part_share: dict[str, dict[str, list[float]]] = {}
+    for (style, key), parts in sorted(part_shares.items()):
+        values = np.concatenate(parts)
+        if len(parts) >= GRID_MIN_PIECES and len(values) >= MIN_WINDOWS_FOR_DENSITY:
+            quantiles = np.quantile(values, [PART_SHARE_SOFT_QUANTILE, PART_SHARE_HARD_QUANTILE])
+            part_share.setdefault(style, {})[key] = [round(float(q), 3) for q in quantiles]
     return MusicStatistics(limits, round(rate, 2), source, counts, density, ensemble, key_rates, register, grid, groove,
                            balance, polyphony, note_lengths, triplet, register_spread, floors, ensemble_groove,
-                           tightness)
+                           tightness, part_share)
 
 
 def groove_consistency(slots: np.ndarray, bars: int, bar: int = GROOVE_BAR_POSITIONS) -> float:
@@ -1011,6 +1049,17 @@ def _busiest_shares(notes, seconds: float) -> np.ndarray:
     total = counts.sum(axis=0)
     kept = total >= BALANCE_MIN_NOTES
     return counts[:, kept].max(axis=0) / total[kept] if len(counts) else np.zeros(0)
+
+
+def _part_shares(notes, seconds: float) -> dict[int, np.ndarray]:
+    """Per family that plays, its share of the notes started in each whole ``seconds`` window with at least
+    ``BALANCE_MIN_NOTES`` of them."""
+    present, counts = _window_matrix(notes, seconds)
+    if not len(counts):
+        return {}
+    total = counts.sum(axis=0)
+    kept = total >= BALANCE_MIN_NOTES
+    return {fam: row[kept] / total[kept] for fam, row in zip(present, counts)}
 
 
 def _window_matrix(notes, seconds: float) -> tuple[list[int], np.ndarray]:
@@ -2092,7 +2141,10 @@ class NoteDensityGuard(_WindowGuard):
     is held to the ensemble's balance (``MusicStatistics.balance_limits``): past the soft share of the window's
     notes its note-ons lose up to ``BALANCE_MAX_PENALTY`` nats, reaching it at the hard share, and the other
     asked families' note-ons gain what keeps the row's note-on probability (``_rebalance``). Without it a
-    4-minute band piece could end as a drum loop under parts playing a note every few seconds.
+    4-minute band piece could end as a drum loop under parts playing a note every few seconds. With a ``style``
+    whose real pieces of the row's ensemble have them (``MusicStatistics.part_share_limits``), every asked
+    family is held the same way to its own part's soft and hard shares (a rock trio's bass to the real trios'
+    median share, 0.07), see ``PART_SHARE_SOFT_QUANTILE``.
 
     And while the ensemble has started fewer notes in a whole window (history included) than its floor
     (``MusicStatistics.ensemble_floor``), every note-on gains up to ``ENSEMBLE_FLOOR_MAX_BONUS`` nats, all of it
@@ -2103,12 +2155,18 @@ class NoteDensityGuard(_WindowGuard):
         statistics (`MusicStatistics`): per-family note-rate caps.
         histories (`list[list[int]]`, *optional*): each row's events so far (see ``InstrumentEntryGuard``): the
             note-ons before a slid window count against the cap.
+        style (`str` or `dict[str, float]`, *optional*): the asked style (a name or a blend), whose parts' shares
+            hold each family; None: the busiest-share rule alone.
     """
 
     span, keep = DENSITY_WINDOW_STEPS, "keep_onsets"
 
-    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None):
+    def __init__(self, vocab: Vocabulary, statistics: MusicStatistics, histories: list[list[int]] | None = None,
+                 style=None):
         super().__init__(vocab, histories)
+        self.statistics = statistics
+        self.style = style
+        self.parts: list[dict[int, tuple[float, float]]] = []  # per row: family -> (soft, hard) share of its part
         seconds = DENSITY_WINDOW_STEPS * vocab.config.step_seconds
         self.caps = [max(1, math.floor(statistics.density_limit(name) * seconds)) for name in vocab.families]
         self.on_slices = [vocab.note_on_range(f) for f in range(len(vocab.families))]
@@ -2136,7 +2194,16 @@ class NoteDensityGuard(_WindowGuard):
         if first:
             histories = self.histories or [None] * len(rows)
             self.before = [int(self.vocab.wait_steps(h).sum()) - row.now if h else 0 for row, h in zip(rows, histories)]
+            self.parts = [self._part_limits(sorted(set(row.families))) for row in rows]
         return rows
+
+    def _part_limits(self, families: list[int]) -> dict[int, tuple[float, float]]:
+        """Each of ``families``' (soft, hard) share of their ensemble's notes in ``style``, where known."""
+        if self.style is None:
+            return {}
+        names = [self.vocab.families[f] for f in families]
+        limits = {f: self.statistics.part_share_limits(self.style, names, name) for f, name in zip(families, names)}
+        return {f: shares for f, shares in limits.items() if shares is not None}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         rows = self._rows(input_ids)
@@ -2159,15 +2226,19 @@ class NoteDensityGuard(_WindowGuard):
                 if out is scores:
                     out = scores.clone()
                 out[r, self.on_ids] += ENSEMBLE_FLOOR_MAX_BONUS * (1.0 - total / floor)
+            held = []  # (family, soft share, hard share): the busiest family, then each part with its style's
             balance = self.balance.get(len(families))
-            if balance is not None and total >= BALANCE_MIN_NOTES:
-                busiest = max(families, key=lambda f: counts.get(f, 0))
-                share, (soft_share, hard_share) = counts.get(busiest, 0) / total, balance
+            if total >= BALANCE_MIN_NOTES:
+                if balance is not None:
+                    held.append((max(families, key=lambda f: counts.get(f, 0)), *balance))
+                held.extend((fam, *shares) for fam, shares in self.parts[r].items())
+            for fam, soft_share, hard_share in held:
+                share = counts.get(fam, 0) / total
                 if share > soft_share:
                     if out is scores:
                         out = scores.clone()
                     ramp = min((share - soft_share) / max(hard_share - soft_share, 1e-6), 1.0)
-                    self._rebalance(out[r], busiest, families, BALANCE_MAX_PENALTY * ramp)
+                    self._rebalance(out[r], fam, families, BALANCE_MAX_PENALTY * ramp)
             if limits is None or total <= limits[0]:
                 continue
             if out is scores:
@@ -2262,7 +2333,7 @@ def music_guards(vocab: Vocabulary, statistics: MusicStatistics, note_guard: boo
     """
     guards: list[LogitsProcessor] = []
     if density_guard:  # first: the entry guard then shares out only the note-ons a dense family may still play
-        guards.append(NoteDensityGuard(vocab, statistics, histories=histories))
+        guards.append(NoteDensityGuard(vocab, statistics, histories=histories, style=style))
     if repeat_guard:  # before the entry guard too: a family's share is carried by the keys it may still strike
         guards.append(KeyRepeatGuard(vocab, statistics, histories=histories))
     if register_guard:  # likewise: the entry guard shares out the family's note-ons the register leaves likely
