@@ -143,7 +143,9 @@ class MidiGenerationPipeline(Pipeline):
         density_guard: True (default) caps the notes each instrument starts in any five seconds at the
             corpus's 99th percentile, holds an ensemble between real ensembles' median and upper-quartile rates,
             and moves note-ons from an instrument that takes more of the ensemble's notes than real ones do
-            (``ensemble_busiest_share``) to the others: no wall of notes, no drum loop under silent parts.
+            (the busiest one, ``ensemble_busiest_share``; each part, against its share in real pieces of the
+            style, ``ensemble_part_share``) to the others: no wall of notes, no drum loop under silent parts, no
+            bass as busy as the guitar it backs.
         repeat_guard: True (default) holds back one key of a pitched instrument struck more often in ten
             seconds than the corpus's busiest keys (90th percentile: less likely, 99th: not at all): no bass
             hammering one note.
