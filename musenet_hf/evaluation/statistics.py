@@ -270,11 +270,11 @@ def quietest_part_share(notes_per_family: dict[str, int], asked: list[str]) -> f
         notes_per_family (`dict[str, int]`): notes of each family in the piece.
         asked (`list[str]`): the families the piece was asked for (empty: those that play).
     """
-    parts = asked or [f for f, count in notes_per_family.items() if count]
+    parts = set(asked) or {f for f, count in notes_per_family.items() if count}
     total = sum(notes_per_family.values())
-    if len(set(parts)) < 2 or not total:
+    if len(parts) < 2 or not total:
         return math.nan
-    return min(notes_per_family.get(f, 0) for f in set(parts)) / total
+    return min(notes_per_family.get(f, 0) for f in parts) / total
 
 
 def onsets_on_grid(onsets: np.ndarray, bpm: float) -> float:
